@@ -1,0 +1,65 @@
+"""FakeClock: time that moves only when a test says so.
+
+``sleep`` parks the caller until ``advance`` moves the clock past its wake-up time. ``advance`` then lets every
+task that can run, run, before it returns (``anyio.wait_all_tasks_blocked``), so a test reads as a script:
+``await clock.advance(12)`` and the 12-second grace period has passed for everyone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import anyio.lowlevel
+
+__all__ = ["FakeClock"]
+
+EPOCH = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = EPOCH) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FakeClock needs a timezone-aware start time")
+        self._now = start
+        self._sleepers: list[tuple[datetime, anyio.Event]] = []
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        entry = (self._now + timedelta(seconds=seconds), event)
+        self._sleepers.append(entry)
+        try:
+            await event.wait()
+        finally:
+            if entry in self._sleepers:
+                self._sleepers.remove(entry)
+
+    @property
+    def sleepers(self) -> int:
+        return len(self._sleepers)
+
+    async def advance(self, seconds: float, *, step: float | None = None) -> None:
+        """Move time forward by ``seconds``, in increments of ``step`` (default: to each wake-up in turn), letting
+        woken tasks run at every stop."""
+        if seconds < 0:
+            raise ValueError("time does not go backward")
+        target = self._now + timedelta(seconds=seconds)
+        await anyio.wait_all_tasks_blocked()
+        while True:
+            due = [when for when, _ in self._sleepers if when <= target]
+            next_stop = min(due) if due else target
+            if step is not None:
+                next_stop = min(next_stop, self._now + timedelta(seconds=step))
+            self._now = max(self._now, next_stop)
+            for when, event in list(self._sleepers):
+                if when <= self._now:
+                    event.set()
+            await anyio.wait_all_tasks_blocked()
+            if self._now >= target and not any(when <= target for when, _ in self._sleepers):
+                return

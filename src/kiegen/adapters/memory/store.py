@@ -1,0 +1,229 @@
+"""InMemoryJobStore: the JobStore contract kept in dictionaries, for tests and embedders' own tests.
+
+Every method does its reads and writes without awaiting in between, so each call is atomic under any anyio
+backend (one event loop thread). It keeps copies of frozen values only, so callers cannot mutate its state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+import anyio.lowlevel
+import attrs
+
+from kiegen.core.billing import LedgerEntry, balance_of, hold_for, utc_day
+from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
+from kiegen.core.errors import ConcurrencyConflict, InsufficientCredits, JobNotFound, LeaseLost, QuotaExceeded
+from kiegen.core.jobs import Job
+from kiegen.ports.store import Created
+
+__all__ = ["InMemoryJobStore"]
+
+
+class InMemoryJobStore:
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._by_task: dict[str, str] = {}
+        self._by_idempotency: dict[tuple[str, str], str] = {}
+        self._inbox: dict[str, InboxEntry] = {}
+        self._deliveries: dict[str, Delivery] = {}
+        self._ledger: dict[str, LedgerEntry] = {}
+        self._free_uses: dict[tuple[str, date], int] = {}
+
+    async def aclose(self) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    # jobs
+
+    async def create_job(self, job: Job, *, free_quota: int | None = None) -> Created:
+        await anyio.lowlevel.checkpoint()
+        if job.user_id is not None and job.idempotency_key is not None:
+            existing = self._by_idempotency.get((job.user_id, job.idempotency_key))
+            if existing is not None:
+                return Created(self._jobs[existing], created=False)
+        if job.id in self._jobs:
+            raise ValueError(f"job id {job.id!r} already exists")
+        hold = hold_for(job)
+        if hold is not None:
+            balance = self._balance_now(hold.user_id)
+            if balance < hold.amount:
+                raise InsufficientCredits(hold.user_id, balance=balance, needed=hold.amount)
+        quota_key = None
+        if job.price <= 0 and job.user_id is not None and free_quota is not None:
+            quota_key = (job.user_id, utc_day(job.created_at))
+            if self._free_uses.get(quota_key, 0) >= free_quota:
+                raise QuotaExceeded(job.user_id, limit=free_quota)
+        # all checks passed: write everything
+        if quota_key is not None:
+            self._free_uses[quota_key] = self._free_uses.get(quota_key, 0) + 1
+        if hold is not None:
+            self._ledger.setdefault(hold.key, hold)
+        self._put(job)
+        if job.user_id is not None and job.idempotency_key is not None:
+            self._by_idempotency[(job.user_id, job.idempotency_key)] = job.id
+        return Created(job, created=True)
+
+    def _balance_now(self, user_id: str) -> int:
+        return balance_of(e for e in self._ledger.values() if e.user_id == user_id)
+
+    def _put(self, job: Job) -> None:
+        if job.task_id is not None:
+            owner = self._by_task.get(job.task_id)
+            if owner is not None and owner != job.id:
+                raise ValueError(f"task id {job.task_id!r} already belongs to job {owner!r}")
+            self._by_task[job.task_id] = job.id
+        self._jobs[job.id] = job
+
+    async def get(self, job_id: str) -> Job | None:
+        await anyio.lowlevel.checkpoint()
+        return self._jobs.get(job_id)
+
+    async def get_by_task(self, task_id: str) -> Job | None:
+        await anyio.lowlevel.checkpoint()
+        job_id = self._by_task.get(task_id)
+        return None if job_id is None else self._jobs[job_id]
+
+    async def save(
+        self,
+        job: Job,
+        *,
+        expected_version: int,
+        ledger: Sequence[LedgerEntry] = (),
+        deliveries: Sequence[Delivery] = (),
+    ) -> Job:
+        await anyio.lowlevel.checkpoint()
+        current = self._jobs.get(job.id)
+        if current is None:
+            raise JobNotFound(job.id)
+        if current.version != expected_version:
+            raise ConcurrencyConflict(job.id)
+        stored = attrs.evolve(job, version=expected_version + 1)
+        self._put(stored)
+        for entry in ledger:
+            self._ledger.setdefault(entry.key, entry)
+        for delivery in deliveries:
+            self._deliveries.setdefault(delivery.id, delivery)
+        return stored
+
+    async def list_jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]:
+        await anyio.lowlevel.checkpoint()
+        jobs = [j for j in self._jobs.values() if user_id is None or j.user_id == user_id]
+        jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+        return jobs[:limit]
+
+    async def claim_due_checks(self, now: datetime, *, lease_until: datetime, limit: int) -> list[Job]:
+        await anyio.lowlevel.checkpoint()
+        due = [
+            j for j in self._jobs.values() if not j.terminal and j.next_check_at is not None and j.next_check_at <= now
+        ]
+        due.sort(key=lambda j: (j.next_check_at or now, j.id))
+        claimed = []
+        for job in due[:limit]:
+            stored = attrs.evolve(job, next_check_at=lease_until, version=job.version + 1)
+            self._jobs[job.id] = stored
+            claimed.append(stored)
+        return claimed
+
+    # inbox
+
+    async def record_callback(self, entry: InboxEntry) -> bool:
+        await anyio.lowlevel.checkpoint()
+        if entry.key in self._inbox:
+            return False
+        self._inbox[entry.key] = entry
+        return True
+
+    async def mark_callback(self, key: str, outcome: InboxOutcome, note: str = "") -> None:
+        await anyio.lowlevel.checkpoint()
+        entry = self._inbox.get(key)
+        if entry is not None:
+            self._inbox[key] = attrs.evolve(entry, outcome=outcome, note=note)
+
+    async def pending_callbacks(self, limit: int) -> list[InboxEntry]:
+        await anyio.lowlevel.checkpoint()
+        pending = [e for e in self._inbox.values() if e.outcome is InboxOutcome.PENDING]
+        pending.sort(key=lambda e: (e.received_at, e.key))
+        return pending[:limit]
+
+    # outbox
+
+    async def claim_deliveries(self, now: datetime, *, lease_s: float, limit: int) -> list[Claim]:
+        await anyio.lowlevel.checkpoint()
+        ready = [
+            d
+            for d in self._deliveries.values()
+            if d.status is DeliveryStatus.PENDING
+            and d.next_attempt_at <= now
+            and (d.lease_until is None or d.lease_until <= now)
+        ]
+        ready.sort(key=lambda d: (d.next_attempt_at, d.id))
+        lease_until = now + timedelta(seconds=lease_s)
+        claims = []
+        for delivery in ready[:limit]:
+            stored = attrs.evolve(delivery, attempt=delivery.attempt + 1, lease_until=lease_until)
+            self._deliveries[delivery.id] = stored
+            claims.append(Claim(delivery=stored, attempt=stored.attempt, lease_until=lease_until))
+        return claims
+
+    def _owned(self, claim: Claim) -> Delivery:
+        current = self._deliveries.get(claim.delivery.id)
+        if current is None or current.attempt != claim.attempt or current.status is not DeliveryStatus.PENDING:
+            raise LeaseLost(claim.delivery.id, claim.attempt)
+        return current
+
+    async def complete_delivery(self, claim: Claim, *, receipt: str | None, now: datetime) -> Delivery:
+        await anyio.lowlevel.checkpoint()
+        current = self._owned(claim)
+        stored = attrs.evolve(
+            current, status=DeliveryStatus.SENT, receipt=receipt, sent_at=now, lease_until=None, last_error=None
+        )
+        self._deliveries[current.id] = stored
+        return stored
+
+    async def fail_delivery(
+        self,
+        claim: Claim,
+        *,
+        error: str,
+        now: datetime,
+        retry_at: datetime | None,
+        status: DeliveryStatus = DeliveryStatus.FAILED,
+    ) -> Delivery:
+        await anyio.lowlevel.checkpoint()
+        current = self._owned(claim)
+        if retry_at is not None:
+            stored = attrs.evolve(current, last_error=error, next_attempt_at=retry_at, lease_until=None)
+        else:
+            stored = attrs.evolve(current, last_error=error, status=status, lease_until=None)
+        self._deliveries[current.id] = stored
+        return stored
+
+    async def deliveries_for(self, job_id: str) -> list[Delivery]:
+        await anyio.lowlevel.checkpoint()
+        found = [d for d in self._deliveries.values() if d.job_id == job_id]
+        found.sort(key=lambda d: (d.created_at, d.id))
+        return found
+
+    # ledger
+
+    async def add_entry(self, entry: LedgerEntry) -> bool:
+        await anyio.lowlevel.checkpoint()
+        if entry.key in self._ledger:
+            return False
+        self._ledger[entry.key] = entry
+        return True
+
+    async def balance(self, user_id: str) -> int:
+        await anyio.lowlevel.checkpoint()
+        return self._balance_now(user_id)
+
+    async def ledger(self, user_id: str) -> list[LedgerEntry]:
+        await anyio.lowlevel.checkpoint()
+        entries = [e for e in self._ledger.values() if e.user_id == user_id]
+        entries.sort(key=lambda e: e.created_at)
+        return entries
+
+    async def free_uses(self, user_id: str, day: date) -> int:
+        await anyio.lowlevel.checkpoint()
+        return self._free_uses.get((user_id, day), 0)

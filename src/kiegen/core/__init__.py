@@ -1,0 +1,1 @@
+"""The pure domain of kiegen: no I/O, no async, nothing third-party but attrs and cattrs."""

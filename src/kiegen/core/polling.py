@@ -1,0 +1,82 @@
+"""Storage-first waiting: when to look at storage, when to ask KIE, when to give up.
+
+``decide(job, now, policy)`` is pure. Storage is cheap and is re-read whenever the Notifier fires and at
+``policy.reread_s``; KIE's recordInfo is expensive and rate-limited, so it is asked only when ``decide`` says
+``CHECK``: first after a grace period that gives the callback its chance, then with capped exponential backoff,
+and never after the job's deadline. ``schedule_after_check`` and ``first_check_at`` compute the
+``next_check_at`` that storage keeps, so any process can tell when a job is due.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+
+import attrs
+
+from kiegen.core.jobs import Job, JobStatus
+
+__all__ = ["Decision", "PollPolicy", "Verdict", "decide", "first_check_at", "schedule_after_check"]
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    callbacks: bool = True
+    """Whether KIE was given a callBackUrl; without one the first check comes much sooner."""
+    grace_with_callback_s: float = 12.0
+    grace_without_callback_s: float = 2.5
+    backoff_base_s: float = 2.0
+    backoff_factor: float = 2.0
+    backoff_cap_s: float = 30.0
+    reread_s: float = 1.0
+    """How often a waiter re-reads storage when nothing woke it."""
+    submit_grace_s: float = 60.0
+    """A job still PENDING this long after creation had its submission interrupted (crash, ambiguous answer)."""
+    not_visible_grace_s: float = 30.0
+    """KIE may answer 404/422 for a task this soon after createTask; that is lag, not an unknown task."""
+
+    @property
+    def grace_s(self) -> float:
+        return self.grace_with_callback_s if self.callbacks else self.grace_without_callback_s
+
+    def backoff_s(self, checks_done: int) -> float:
+        """Delay after the ``checks_done``-th check (1-based): base, base*factor, ... capped."""
+        exponent = max(0, checks_done - 1)
+        return float(min(self.backoff_cap_s, self.backoff_base_s * self.backoff_factor**exponent))
+
+
+class Verdict(enum.StrEnum):
+    DONE = "done"
+    TIME_OUT = "time_out"
+    CHECK = "check"
+    WAIT = "wait"
+
+
+@attrs.frozen
+class Decision:
+    verdict: Verdict
+    until: datetime | None = None
+    """For WAIT: when the next check (or the deadline) falls due."""
+
+
+def first_check_at(submitted_at: datetime, deadline_at: datetime, policy: PollPolicy) -> datetime:
+    return min(submitted_at + timedelta(seconds=policy.grace_s), deadline_at)
+
+
+def schedule_after_check(job: Job, now: datetime, policy: PollPolicy) -> datetime:
+    """``next_check_at`` after a check that left the job unfinished (``job.checks`` already counts it)."""
+    return min(now + timedelta(seconds=policy.backoff_s(job.checks)), job.deadline_at)
+
+
+def decide(job: Job, now: datetime, policy: PollPolicy) -> Decision:
+    if job.terminal:
+        return Decision(Verdict.DONE)
+    if now >= job.deadline_at:
+        return Decision(Verdict.TIME_OUT)
+    if job.status is JobStatus.PENDING or job.task_id is None:
+        # Nothing to ask KIE about yet: createTask is in flight (or was interrupted; recovery handles that).
+        return Decision(Verdict.WAIT, job.deadline_at)
+    due = job.next_check_at or first_check_at(job.submitted_at or job.created_at, job.deadline_at, policy)
+    if now >= due:
+        return Decision(Verdict.CHECK)
+    return Decision(Verdict.WAIT, due)

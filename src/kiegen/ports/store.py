@@ -1,0 +1,112 @@
+"""JobStore: jobs, the callback inbox, the delivery outbox and the credits ledger, with atomic writes.
+
+Contract (every adapter passes ``tests/contract/test_store_contract.py``):
+
+Jobs
+- ``create_job(job, free_quota=None)`` writes a new job atomically with its side effects and returns
+  ``Created(job, created=True)``. If ``job.user_id`` and ``job.idempotency_key`` match an existing job, nothing
+  is written and that job comes back with ``created=False``. A paid job (``price > 0`` with a user) writes its
+  HOLD entry in the same transaction, and raises ``InsufficientCredits`` (writing nothing) if the balance is
+  short, also under concurrency. A free job of a user with ``free_quota`` set counts one use for the UTC day of
+  ``job.created_at`` and raises ``QuotaExceeded`` (writing nothing) when ``free_quota`` uses are already counted.
+- ``get(job_id)`` / ``get_by_task(task_id)`` return None for unknown ids.
+- ``save(job, expected_version=v, ledger=..., deliveries=...)`` stores ``job`` with ``version = v + 1`` only if
+  the stored version is ``v`` (else ``ConcurrencyConflict``; ``JobNotFound`` if absent), together with the
+  ledger entries and deliveries, in one transaction. Entries and deliveries whose key/id already exists are
+  skipped silently (idempotent). Returns the stored job.
+- ``list_jobs(user_id=None, limit=50)`` lists newest first.
+- ``claim_due_checks(now, lease_until=..., limit=...)`` returns non-terminal jobs with ``next_check_at <= now``
+  (oldest due first), having set their ``next_check_at`` to ``lease_until`` (and bumped ``version``) so that no
+  other worker claims them meanwhile.
+
+Inbox
+- ``record_callback(entry)`` returns True when stored, False when an entry with the same key exists.
+- ``mark_callback(key, outcome, note)`` records what became of it; ``pending_callbacks(limit)`` lists the ones
+  still PENDING (stored, then the process died before applying them).
+
+Outbox
+- ``claim_deliveries(now, lease_s=..., limit=...)`` claims PENDING deliveries whose ``next_attempt_at <= now``
+  and whose lease is absent or expired, incrementing ``attempt``; returns one ``Claim`` each. Two concurrent
+  callers never receive the same delivery attempt.
+- ``complete_delivery(claim, receipt=..., now=...)`` marks SENT; ``fail_delivery(claim, error=..., now=...,
+  retry_at=... | None, status=...)`` records a failure and either reschedules (``retry_at``) or ends it with
+  ``status`` GONE/FAILED. Both raise ``LeaseLost`` when the delivery's attempt is no longer ``claim.attempt`` or
+  it is no longer PENDING (a newer claim owns it).
+- ``deliveries_for(job_id)`` lists a job's deliveries.
+
+Ledger
+- ``add_entry(entry)`` appends (True) or finds the key already present (False).
+- ``balance(user_id)`` = top-ups - holds + releases; ``ledger(user_id)`` lists entries oldest first;
+  ``free_uses(user_id, day)`` counts free generations on that UTC day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Protocol
+
+import attrs
+
+from kiegen.core.billing import LedgerEntry
+from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
+from kiegen.core.jobs import Job
+
+__all__ = ["Created", "JobStore"]
+
+
+@attrs.frozen
+class Created:
+    job: Job
+    created: bool
+
+
+class JobStore(Protocol):
+    async def create_job(self, job: Job, *, free_quota: int | None = None) -> Created: ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def get_by_task(self, task_id: str) -> Job | None: ...
+
+    async def save(
+        self,
+        job: Job,
+        *,
+        expected_version: int,
+        ledger: Sequence[LedgerEntry] = (),
+        deliveries: Sequence[Delivery] = (),
+    ) -> Job: ...
+
+    async def list_jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]: ...
+
+    async def claim_due_checks(self, now: datetime, *, lease_until: datetime, limit: int) -> list[Job]: ...
+
+    async def record_callback(self, entry: InboxEntry) -> bool: ...
+
+    async def mark_callback(self, key: str, outcome: InboxOutcome, note: str = "") -> None: ...
+
+    async def pending_callbacks(self, limit: int) -> list[InboxEntry]: ...
+
+    async def claim_deliveries(self, now: datetime, *, lease_s: float, limit: int) -> list[Claim]: ...
+
+    async def complete_delivery(self, claim: Claim, *, receipt: str | None, now: datetime) -> Delivery: ...
+
+    async def fail_delivery(
+        self,
+        claim: Claim,
+        *,
+        error: str,
+        now: datetime,
+        retry_at: datetime | None,
+        status: DeliveryStatus = DeliveryStatus.FAILED,
+    ) -> Delivery: ...
+
+    async def deliveries_for(self, job_id: str) -> list[Delivery]: ...
+
+    async def add_entry(self, entry: LedgerEntry) -> bool: ...
+
+    async def balance(self, user_id: str) -> int: ...
+
+    async def ledger(self, user_id: str) -> list[LedgerEntry]: ...
+
+    async def free_uses(self, user_id: str, day: date) -> int: ...
