@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,14 +17,10 @@ class InProcessSubscription:
     def _wake(self) -> None:
         self._event.set()
 
-    async def wait(self, timeout: float | None = None) -> bool:
-        """True when a publish happened since the last wait returned True; False after ``timeout`` seconds."""
-        with anyio.move_on_after(math.inf if timeout is None else timeout):
-            await self._event.wait()
-        if self._event.is_set():
-            self._event = anyio.Event()
-            return True
-        return False
+    async def wait(self) -> None:
+        """Return once a publish has happened since subscribing or since the previous wait returned."""
+        await self._event.wait()
+        self._event = anyio.Event()
 
 
 class InProcessNotifier:
