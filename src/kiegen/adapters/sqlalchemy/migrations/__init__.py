@@ -1,0 +1,1 @@
+"""Alembic migrations of the kiegen schema (loaded by file path by Alembic; never imported)."""

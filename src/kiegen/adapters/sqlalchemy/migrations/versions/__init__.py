@@ -1,0 +1,1 @@
+"""Revisions: each only adds; none drops data."""

@@ -1,0 +1,139 @@
+"""JobStore fixtures: one fresh store per test, in memory, in a SQLite file, or in a PostgreSQL schema.
+
+SQLite: the real migrations run once per session into a template file; each test copies it (fast, and still
+the migrated schema). PostgreSQL: each test migrates its own schema and drops it afterwards. PostgreSQL tests
+skip with a reason when ``KIEGEN_TEST_POSTGRES_URL`` is unset, and fail when ``KIEGEN_REQUIRE_POSTGRES=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiegen.adapters.memory import InMemoryJobStore
+from kiegen.ports.store import JobStore
+
+ASYNCIO_ONLY = "SQLAlchemy asyncio adapters run under asyncio only"
+
+
+def _in_thread(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run a coroutine on its own event loop in a helper thread (session fixtures run outside any test loop)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(make())
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test server's URL, checked once per session; skip (or fail, in CI) when there is none."""
+    url = os.environ.get("KIEGEN_TEST_POSTGRES_URL")
+    required = os.environ.get("KIEGEN_REQUIRE_POSTGRES") == "1"
+    if not url:
+        if required:
+            pytest.fail("KIEGEN_REQUIRE_POSTGRES=1 but KIEGEN_TEST_POSTGRES_URL is not set")
+        pytest.skip("KIEGEN_TEST_POSTGRES_URL is not set (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+
+    async def probe() -> None:
+        import sqlalchemy as sa
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(url, connect_args={"timeout": 5})
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        _in_thread(probe)
+    except Exception as exc:
+        from kiegen.adapters.sqlalchemy.engine import redacted
+
+        message = f"PostgreSQL at {redacted(url)} is unreachable: {type(exc).__name__}: {exc}"
+        if required:
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from kiegen.adapters.sqlalchemy import migrate
+
+    path = tmp_path_factory.mktemp("template") / "kiegen.db"
+    _in_thread(lambda: migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+def store_kind(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    kind: str = request.param
+    if kind != "memory" and anyio_backend != "asyncio":
+        pytest.skip(ASYNCIO_ONLY)
+    return kind
+
+
+@pytest.fixture
+async def store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
+    if store_kind == "memory":
+        memory = InMemoryJobStore()
+        yield memory
+        await memory.aclose()
+        return
+
+    from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
+
+    if store_kind == "sqlite":
+        path = tmp_path / "kiegen.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        # migrate=True still runs: it finds the copy at head and does nothing.
+        sql = await SqlAlchemyJobStore.open(f"sqlite+aiosqlite:///{path}")
+        yield sql
+        await sql.aclose()
+        return
+
+    url: str = request.getfixturevalue("postgres_url")
+    schema = f"kiegen_test_{uuid.uuid4().hex[:12]}"
+    sql = await SqlAlchemyJobStore.open(url, schema=schema)
+    try:
+        yield sql
+    finally:
+        await sql.aclose()
+        await drop_schema(url, schema)
