@@ -13,7 +13,7 @@ and idempotent: applying the same evidence twice changes nothing the second time
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +66,10 @@ class TaskState(enum.StrEnum):
             return cls.UNKNOWN
 
 
+def str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 class EvidenceKind(enum.StrEnum):
     SUBMITTED = "submitted"
     """createTask answered with a task id."""
@@ -86,7 +90,7 @@ class Evidence:
     source: str
     """"submit", "callback", "poll", "clock" or "recovery"."""
     task_id: str | None = None
-    result_urls: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    result_urls: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     error_code: str | None = None
     error_message: str | None = None
     kie_credits: float | None = None
@@ -165,7 +169,7 @@ class Job:
     idempotency_key: str | None = None
     status: JobStatus = JobStatus.PENDING
     task_id: str | None = None
-    result_urls: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    result_urls: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     error_code: str | None = None
     error_message: str | None = None
     late: bool = False

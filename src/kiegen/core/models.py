@@ -13,13 +13,14 @@ import enum
 import json
 import math
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from kiegen.core.errors import ConfigurationError, InvalidInput, Problem
+from kiegen.core.jobs import str_tuple
 
 __all__ = [
     "InputSpec",
@@ -64,7 +65,11 @@ class InputSpec:
     max_length: int | None = None
     default: Any = None
     description: str = ""
-    aliases: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+
+
+def _spec_tuple(values: Iterable[InputSpec]) -> tuple[InputSpec, ...]:
+    return tuple(values)
 
 
 @attrs.frozen(kw_only=True)
@@ -72,7 +77,7 @@ class ModelSpec:
     id: str
     title: str
     kind: ModelKind
-    inputs: tuple[InputSpec, ...] = attrs.field(converter=tuple)
+    inputs: tuple[InputSpec, ...] = attrs.field(converter=_spec_tuple)
     price: int = 0
     """Credits charged to the end user (operator policy; KIE's own price is the operator's cost)."""
     deadline_s: float = 15 * 60
@@ -324,13 +329,20 @@ def _check_value(spec: InputSpec, value: object) -> tuple[object, Problem | None
             )
     elif not _is_number(value):
         return value, Problem(field=name, value=value, message=f"expected a number, got {value!r}", fix="use a number")
-    number = float(value)  # type: ignore[arg-type]
+    # No float(): an int beyond float's range (valid JSON, e.g. 1e400 written out) would raise OverflowError;
+    # comparing int with float is exact.
+    number: float = value  # type: ignore[assignment]
     if (spec.min is not None and number < spec.min) or (spec.max is not None and number > spec.max):
         return value, Problem(
             field=name,
             value=value,
             message=f"{value!r} is out of range",
             fix=f"use a value from {_fmt(spec.min)} to {_fmt(spec.max)}",
+        )
+    if spec.enum is not None and value not in spec.enum:  # numeric enums (models loaded from a file)
+        allowed = ", ".join(map(str, spec.enum))
+        return value, Problem(
+            field=name, value=value, message=f"{value!r} is not allowed", fix=f"use one of: {allowed}"
         )
     return value, None
 
@@ -366,13 +378,17 @@ def coerce_text(spec: InputSpec, text: str) -> object:
     return text
 
 
+def _model_dict(models: Mapping[str, ModelSpec]) -> dict[str, ModelSpec]:
+    return dict(models)
+
+
 @attrs.frozen
 class ModelRegistry:
     """The models kiegen knows, by id. Immutable; ``with_models`` and ``with_prices`` return new registries."""
 
-    models: Mapping[str, ModelSpec] = attrs.field(converter=lambda m: dict(m))
+    models: Mapping[str, ModelSpec] = attrs.field(converter=_model_dict)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self.models.values())
 
     def __len__(self) -> int:
@@ -463,7 +479,13 @@ def default_registry() -> ModelRegistry:
     return ModelRegistry({spec.id: spec for spec in _seed_models()})
 
 
-def _input_from_mapping(raw: Mapping[str, Any], where: str) -> InputSpec:
+def _input_from_mapping(raw: object, where: str) -> InputSpec:
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f'{where}: each input must be a table with a "name", got {raw!r}')
+    for key in ("min", "max", "max_length"):
+        bound = raw.get(key)
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+            raise ConfigurationError(f"{where}: {key} of input {raw.get('name')!r} must be a number, got {bound!r}")
     try:
         return InputSpec(
             name=str(raw["name"]),
@@ -482,6 +504,8 @@ def _input_from_mapping(raw: Mapping[str, Any], where: str) -> InputSpec:
     except ValueError as exc:
         types = ", ".join(t.value for t in InputType)
         raise ConfigurationError(f"{where}: {exc} (input types: {types})") from None
+    except TypeError:  # enum or aliases that are not lists
+        raise ConfigurationError(f"{where}: enum and aliases of input {raw.get('name')!r} must be lists") from None
 
 
 def registry_from_mapping(data: Mapping[str, Any], *, source: str = "models file") -> list[ModelSpec]:
@@ -499,14 +523,23 @@ def registry_from_mapping(data: Mapping[str, Any], *, source: str = "models file
         except ValueError:
             kinds = ", ".join(k.value for k in ModelKind)
             raise ConfigurationError(f"{where}: kind {raw.get('kind')!r} is not one of {kinds}") from None
+        inputs = raw.get("inputs", [])
+        if not isinstance(inputs, list):
+            raise ConfigurationError(f'{where}: "inputs" must be a list of tables')
+        try:
+            price, deadline_s = int(raw.get("price", 0)), float(raw.get("deadline_s", 15 * 60))
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"{where}: price must be a whole number of credits and deadline_s a number of seconds"
+            ) from None
         specs.append(
             ModelSpec(
                 id=str(raw["id"]),
                 title=str(raw.get("title", raw["id"])),
                 kind=kind,
-                inputs=[_input_from_mapping(i, f"{where}.inputs") for i in raw.get("inputs", [])],
-                price=int(raw.get("price", 0)),
-                deadline_s=float(raw.get("deadline_s", 15 * 60)),
+                inputs=[_input_from_mapping(i, f"{where}.inputs") for i in inputs],
+                price=price,
+                deadline_s=deadline_s,
             )
         )
     return specs
@@ -516,6 +549,8 @@ def load_models_file(path: Path) -> list[ModelSpec]:
     """Load extra models from a ``.toml`` or ``.json`` file."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"models file {path} is not UTF-8 text: {exc.reason}") from None
     except OSError as exc:
         raise ConfigurationError(f"cannot read models file {path}: {exc.strerror}") from None
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from kiegen.core.jobs import Evidence, EvidenceKind, TaskState
+from kiegen.core.jobs import Evidence, EvidenceKind, TaskState, str_tuple
 
 __all__ = ["TaskSnapshot", "evidence_from_snapshot", "parse_result_urls", "parse_task_data"]
 
@@ -21,7 +21,7 @@ __all__ = ["TaskSnapshot", "evidence_from_snapshot", "parse_result_urls", "parse
 class TaskSnapshot:
     task_id: str
     state: TaskState
-    result_urls: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    result_urls: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     fail_code: str | None = None
     fail_message: str | None = None
     credits: float | None = None

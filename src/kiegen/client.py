@@ -1,0 +1,196 @@
+"""``kiegen.Client``: the SDK as an embedder uses it.
+
+    async with kiegen.Client() as kg:                      # in-memory store + built-in KIE simulator
+        job = await kg.generate("z-image", {"prompt": "a red fox in the snow"})
+
+    async with kiegen.Client.from_env() as kg:             # KIE_API_KEY, KIEGEN_DATABASE_URL, ...
+        job = await kg.submit("qwen/image-edit", {...}, recipient="webhook:https://example.com/hook")
+        done = await kg.wait(job.id)
+
+The client owns the lifecycles of what it was given or built (store, HTTP clients, simulator) and, unless
+``workers=False``, runs the poller and the deliverer while it is open. It works under asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import anyio
+import anyio.abc
+import attrs
+
+from kiegen.adapters.memory import ConsoleMessenger, InMemoryJobStore, InProcessNotifier
+from kiegen.adapters.system import SystemClock
+from kiegen.core.jobs import Job
+from kiegen.core.models import ModelRegistry
+from kiegen.ports.clock import Clock
+from kiegen.ports.kie import KieGateway
+from kiegen.ports.messaging import Messenger
+from kiegen.ports.notify import Notifier
+from kiegen.ports.store import JobStore
+from kiegen.services import (
+    CALLBACK_PATH,
+    CallbackOutcome,
+    CallbackResult,
+    Config,
+    Context,
+    DeliveryStats,
+    MessengerRouter,
+    handle_callback,
+    run_workers,
+    submit,
+    wait,
+)
+from kiegen.simulator.engine import SimulatedKie, SimulatorConfig
+
+__all__ = ["IN_PROCESS_URL", "Client", "parse_callback_url"]
+
+IN_PROCESS_URL = "http://kiegen.in-process"
+"""The public URL given to the built-in simulator: its callbacks are handed to this client directly."""
+
+
+def parse_callback_url(url: str) -> tuple[str | None, str | None, dict[str, str]]:
+    """(job id, token, query) from a callBackUrl built by ``Config.callback_url``; job id None for bare paths."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    path = parts.path.rstrip("/")
+    job_id = None
+    if path.startswith(CALLBACK_PATH + "/"):
+        job_id = unquote(path[len(CALLBACK_PATH) + 1 :]) or None
+    return job_id, query.pop("token", None), query
+
+
+class Client:
+    def __init__(
+        self,
+        *,
+        store: JobStore | None = None,
+        kie: KieGateway | None = None,
+        messengers: Sequence[Messenger] = (),
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        config: Config | None = None,
+        workers: bool = True,
+        resources: Sequence[AbstractAsyncContextManager[Any]] = (),
+        simulator: SimulatorConfig | None = None,
+    ) -> None:
+        """Adapters not given get the embedded defaults: an in-memory store, the built-in KIE simulator (its
+        callbacks delivered in process), the system clock, an in-process notifier and a console messenger.
+        ``resources`` are entered and closed with the client (e.g. a SQL store or an httpx client)."""
+        self.clock = clock or SystemClock()
+        config = config or Config()
+        if not config.callback_secret:
+            config = attrs.evolve(config, callback_secret=secrets.token_bytes(32))
+        self._resources: list[AbstractAsyncContextManager[Any]] = list(resources)
+        self.simulator: SimulatedKie | None = None
+        if kie is None:
+            self.simulator = SimulatedKie(
+                self.clock, simulator or SimulatorConfig(delay_s=2.0), callback_sink=self.receive_callback
+            )
+            self._resources.append(self.simulator)
+            kie = self.simulator
+            if config.public_url is None:
+                config = attrs.evolve(config, public_url=IN_PROCESS_URL)
+        self.ctx = Context(
+            store=store or InMemoryJobStore(),
+            kie=kie,
+            messenger=MessengerRouter([*messengers, ConsoleMessenger()]),
+            clock=self.clock,
+            notifier=notifier or InProcessNotifier(),
+            config=config,
+        )
+        self.delivery_stats = DeliveryStats()
+        self._workers = workers
+        self._stack: AsyncExitStack | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Client:
+        """Build from the environment variables of DESIGN.md (see ``kiegen.bootstrap.build``)."""
+        from kiegen.bootstrap import build
+        from kiegen.settings import Settings
+
+        return build(Settings.from_env(environ), **overrides)
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return self.ctx.config.registry
+
+    @property
+    def store(self) -> JobStore:
+        return self.ctx.store
+
+    async def __aenter__(self) -> Client:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            for resource in self._resources:
+                await stack.enter_async_context(resource)
+            if self._workers:
+                tg = await stack.enter_async_context(anyio.create_task_group())
+                stack.callback(tg.cancel_scope.cancel)
+                await tg.start(self._run_workers)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def _run_workers(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await run_workers(self.ctx, stats=self.delivery_stats, task_status=task_status)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    async def submit(
+        self,
+        model: str,
+        inputs: Mapping[str, Any],
+        *,
+        recipient: str = "none",
+        user_id: str | None = None,
+        idempotency_key: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Validate, charge, store and submit; returns at once with the stored job (``InvalidInput`` lists
+        every problem and nothing is stored)."""
+        return await submit(
+            self.ctx,
+            model,
+            inputs,
+            recipient=recipient,
+            user_id=user_id,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+        )
+
+    async def wait(self, job_id: str, *, timeout: float | None = None) -> Job:
+        """The job once terminal (storage first; KIE is asked only when a check is due)."""
+        return await wait(self.ctx, job_id, timeout=timeout)
+
+    async def generate(self, model: str, inputs: Mapping[str, Any], **options: Any) -> Job:
+        """``submit`` then ``wait``: the finished job (SUCCEEDED, FAILED or TIMED_OUT)."""
+        timeout = options.pop("timeout", None)
+        job = await self.submit(model, inputs, **options)
+        return await self.wait(job.id, timeout=timeout)
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self.ctx.store.get(job_id)
+
+    async def jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]:
+        return await self.ctx.store.list_jobs(user_id=user_id, limit=limit)
+
+    async def receive_callback(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> CallbackResult:
+        """Handle a KIE callback addressed to ``url`` (a callBackUrl this client built)."""
+        job_id, token, query = parse_callback_url(url)
+        if not url.startswith((self.ctx.config.public_url or "\0", IN_PROCESS_URL)):
+            return CallbackResult(404, CallbackOutcome.UNKNOWN_JOB, job_id)
+        return await handle_callback(self.ctx, job_id=job_id, token=token, body=body, query=query, headers=headers)

@@ -1,0 +1,159 @@
+"""Handling a KIE callback: decide trust, persist, then answer.
+
+- With a per-job token (in the callBackUrl) that matches the job id, or with a valid KIE HMAC signature, the
+  callback is *authenticated*: it is stored in the inbox (deduplicated) before the answer, applied, and
+  answered 200 whether or not its body was readable (an unreadable body is kept and the job checked with KIE).
+- A wrong token is answered 403, a token for no known job 404; nothing is stored or changed.
+- A callback without a token (bare path) that names a known task is only a *hint*: the job is checked with
+  KIE soon; its body changes nothing (202). One naming no known task gets 404.
+- An authenticated body whose task id is not the job's, or whose result URLs are not allowed, is also only a
+  hint.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+
+import attrs
+
+from kiegen.core.callbacks import (
+    CallbackReading,
+    Unreadable,
+    kie_signature_valid,
+    read_callback,
+    result_urls_allowed,
+    token_matches,
+)
+from kiegen.core.delivery import InboxEntry, InboxOutcome, inbox_key
+from kiegen.core.jobs import Job
+from kiegen.core.tasks import evidence_from_snapshot
+from kiegen.services.context import Context
+from kiegen.services.record import record, reschedule
+
+__all__ = ["CallbackOutcome", "CallbackResult", "apply_inbox_entry", "check_soon", "handle_callback"]
+
+log = logging.getLogger("kiegen.callbacks")
+
+
+class CallbackOutcome(enum.StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    UNREADABLE = "unreadable"
+    HINT = "hint"
+    FORGED = "forged"
+    UNKNOWN_JOB = "unknown_job"
+
+
+@attrs.frozen
+class CallbackResult:
+    status: int
+    outcome: CallbackOutcome
+    job_id: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.status == 200
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+async def handle_callback(
+    ctx: Context,
+    *,
+    job_id: str | None,
+    token: str | None,
+    body: bytes,
+    query: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> CallbackResult:
+    query = query or {}
+    headers = headers or {}
+    reading = read_callback(body, query, headers)
+    body_task = reading.snapshot.task_id if isinstance(reading, CallbackReading) else reading.task_id
+    job: Job | None
+    if job_id is not None:
+        if not token_matches(ctx.config.callback_secret, job_id, token):
+            log.warning("callback for job %s refused: bad token", job_id, extra={"job_id": job_id})
+            return CallbackResult(403, CallbackOutcome.FORGED, job_id)
+        job = await ctx.store.get(job_id)
+        if job is None:
+            return CallbackResult(404, CallbackOutcome.UNKNOWN_JOB, job_id)
+    else:
+        job = await ctx.store.get_by_task(body_task) if body_task else None
+        if job is None:
+            return CallbackResult(404, CallbackOutcome.UNKNOWN_JOB)
+        signed = ctx.config.kie_hmac_key is not None and kie_signature_valid(
+            ctx.config.kie_hmac_key,
+            body_task or "",
+            _header(headers, "X-Webhook-Timestamp"),
+            _header(headers, "X-Webhook-Signature"),
+            ctx.clock.now(),
+        )
+        if not signed:
+            await check_soon(ctx, job.id)
+            return CallbackResult(202, CallbackOutcome.HINT, job.id)
+    entry = InboxEntry(
+        key=inbox_key(job.id, body),
+        job_id=job.id,
+        task_id=body_task,
+        body=body,
+        received_at=ctx.clock.now(),
+    )
+    if not await ctx.store.record_callback(entry):
+        return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
+    ctx.crash_hook("after_callback_stored")
+    outcome = await apply_inbox_entry(ctx, entry, reading=reading)
+    return CallbackResult(200, outcome, job.id)
+
+
+async def apply_inbox_entry(
+    ctx: Context, entry: InboxEntry, *, reading: CallbackReading | Unreadable | None = None
+) -> CallbackOutcome:
+    """Apply a stored, authenticated callback (also used by recovery for entries a crash left PENDING)."""
+    assert entry.job_id is not None
+    if reading is None:
+        reading = read_callback(entry.body)
+    job = await ctx.store.get(entry.job_id)
+    if job is None:
+        await ctx.store.mark_callback(entry.key, InboxOutcome.IGNORED, "job vanished")
+        return CallbackOutcome.IGNORED
+    if isinstance(reading, Unreadable):
+        await ctx.store.mark_callback(entry.key, InboxOutcome.UNREADABLE, reading.reason)
+        await check_soon(ctx, job.id)
+        return CallbackOutcome.UNREADABLE
+    snapshot = reading.snapshot
+    if job.task_id is not None and snapshot.task_id != job.task_id:
+        await ctx.store.mark_callback(entry.key, InboxOutcome.HINT, "task id is not the job's")
+        await check_soon(ctx, job.id)
+        return CallbackOutcome.HINT
+    if not result_urls_allowed(snapshot.result_urls, ctx.config.allowed_result_hosts):
+        await ctx.store.mark_callback(entry.key, InboxOutcome.HINT, "result URL not allowed")
+        await check_soon(ctx, job.id)
+        return CallbackOutcome.HINT
+    evidence = evidence_from_snapshot(snapshot, source="callback")
+    if evidence is None:
+        await ctx.store.mark_callback(entry.key, InboxOutcome.IGNORED, f"state {snapshot.state.value}")
+        return CallbackOutcome.IGNORED
+    transition = await record(ctx, job.id, evidence)
+    outcome = InboxOutcome.IGNORED if transition.ignored else InboxOutcome.APPLIED
+    await ctx.store.mark_callback(entry.key, outcome, transition.ignored or "")
+    return CallbackOutcome.APPLIED if outcome is InboxOutcome.APPLIED else CallbackOutcome.IGNORED
+
+
+async def check_soon(ctx: Context, job_id: str) -> None:
+    """Make the job due for a remote check now (the poller or a waiter will ask KIE)."""
+    now = ctx.clock.now()
+    await reschedule(
+        ctx,
+        job_id,
+        lambda j: j if j.next_check_at is not None and j.next_check_at <= now else attrs.evolve(j, next_check_at=now),
+    )

@@ -1,0 +1,82 @@
+"""Recording evidence: read, apply the pure rules, store the job with its outbox and ledger rows atomically."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import attrs
+
+from kiegen.core.billing import settlement
+from kiegen.core.delivery import delivery_for
+from kiegen.core.errors import ConcurrencyConflict, JobNotFound
+from kiegen.core.jobs import Evidence, Job, Transition, apply
+from kiegen.services.context import Context
+
+__all__ = ["record", "reschedule"]
+
+log = logging.getLogger("kiegen.jobs")
+
+_MAX_CONFLICTS = 20
+
+
+async def record(
+    ctx: Context,
+    job_id: str,
+    evidence: Evidence,
+    *,
+    adjust: Callable[[Job], Job] | None = None,
+) -> Transition:
+    """Apply ``evidence`` to the stored job; on a terminal change write the delivery and settle the hold in the
+    same transaction. ``adjust`` may change bookkeeping fields (check counters, next check) of the result.
+    Retries on optimistic-concurrency conflicts; applying the same evidence twice stores nothing new."""
+    for _ in range(_MAX_CONFLICTS):
+        job = await ctx.store.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        transition = apply(job, evidence, ctx.clock.now())
+        after = adjust(transition.after) if adjust is not None else transition.after
+        if after == job:
+            return transition
+        ledger = [entry for entry in (settlement(transition),) if entry is not None]
+        deliveries = [d for d in (delivery_for(transition),) if d is not None]
+        try:
+            stored = await ctx.store.save(after, expected_version=job.version, ledger=ledger, deliveries=deliveries)
+        except ConcurrencyConflict:
+            continue
+        transition = attrs.evolve(transition, after=stored)
+        if transition.before.status is not stored.status:
+            log.info(
+                "job %s: %s -> %s (%s)",
+                job_id,
+                job.status.value,
+                stored.status.value,
+                evidence.source,
+                extra={"job_id": job_id},
+            )
+        if ledger:
+            ctx.crash_hook("after_ledger_entry")
+        if deliveries:
+            ctx.crash_hook("after_result_stored")
+            ctx.poke_outbox()
+        await ctx.notifier.publish(job_id)
+        return transition
+    raise ConcurrencyConflict(job_id)
+
+
+async def reschedule(ctx: Context, job_id: str, change: Callable[[Job], Job]) -> Job | None:
+    """Store a bookkeeping change (next check time, attempts) unless the job became terminal meanwhile."""
+    for _ in range(_MAX_CONFLICTS):
+        job = await ctx.store.get(job_id)
+        if job is None or job.terminal:
+            return job
+        changed = change(job)
+        if changed == job:
+            return job
+        try:
+            stored = await ctx.store.save(changed, expected_version=job.version)
+        except ConcurrencyConflict:
+            continue
+        await ctx.notifier.publish(job_id)
+        return stored
+    raise ConcurrencyConflict(job_id)

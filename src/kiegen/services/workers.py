@@ -1,0 +1,109 @@
+"""Background work of one process: start-up recovery, the poller and the deliverer.
+
+Everything runs from the database: a job's next remote check and its deliveries are rows, claimed under
+leases, so several processes may run workers on one database and a crash loses nothing (the lease expires and
+someone else picks the work up).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import anyio
+import anyio.abc
+
+from kiegen.core.jobs import JobStatus
+from kiegen.services.callbacks import apply_inbox_entry
+from kiegen.services.context import Context, sleep_or_wake
+from kiegen.services.deliver import DeliveryStats, deliver_due
+from kiegen.services.refresh import expire, refresh
+from kiegen.services.submit import resubmit
+
+__all__ = ["poll_due", "recover", "run_deliverer", "run_poller", "run_workers"]
+
+log = logging.getLogger("kiegen.workers")
+
+
+async def recover(ctx: Context, *, limit: int = 1000) -> int:
+    """Apply callbacks that were stored but not applied when a process died. Deliveries and checks need no
+    special step: their leases expire and the workers claim them."""
+    recovered = 0
+    while True:
+        entries = await ctx.store.pending_callbacks(limit)
+        for entry in entries:
+            await apply_inbox_entry(ctx, entry)
+        recovered += len(entries)
+        if len(entries) < limit:
+            break
+    if recovered:
+        log.info("recovered %d stored callbacks", recovered)
+    ctx.poke_outbox()
+    return recovered
+
+
+async def poll_due(ctx: Context, *, limit: int = 32) -> int:
+    """Claim the jobs due for attention and handle each: check KIE, submit again, or time out."""
+    now = ctx.clock.now()
+    jobs = await ctx.store.claim_due_checks(
+        now, lease_until=now + timedelta(seconds=ctx.config.check_lease_s), limit=limit
+    )
+    if not jobs:
+        return 0
+    limiter = anyio.CapacityLimiter(ctx.config.worker_concurrency)
+
+    async def handle(job_id: str) -> None:
+        async with limiter:
+            job = await ctx.store.get(job_id)
+            if job is None or job.terminal:
+                return
+            if ctx.clock.now() >= job.deadline_at:
+                await expire(ctx, job)
+            elif job.status is JobStatus.PENDING or job.task_id is None:
+                await resubmit(ctx, job)
+            else:
+                await refresh(ctx, job)
+
+    async with anyio.create_task_group() as tg:
+        for job in jobs:
+            tg.start_soon(handle, job.id)
+    return len(jobs)
+
+
+async def run_poller(ctx: Context) -> None:
+    while True:
+        try:
+            handled = await poll_due(ctx)
+        except Exception:  # a bad round must not stop the poller; the work stays in the database
+            log.exception("poller round failed")
+            handled = 0
+        if not handled:
+            await ctx.clock.sleep(ctx.config.worker_interval_s)
+
+
+async def run_deliverer(ctx: Context, stats: DeliveryStats | None = None) -> None:
+    stats = stats if stats is not None else DeliveryStats()
+    while True:
+        ctx.reset_outbox()
+        try:
+            claimed = await deliver_due(ctx, stats=stats)
+        except Exception:
+            log.exception("deliverer round failed")
+            claimed = 0
+        if claimed:
+            continue
+        await sleep_or_wake(ctx.clock, ctx.config.worker_interval_s, ctx.outbox.wait)
+
+
+async def run_workers(
+    ctx: Context,
+    *,
+    stats: DeliveryStats | None = None,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Recover, then run the poller and the deliverer until cancelled."""
+    await recover(ctx)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_poller, ctx)
+        tg.start_soon(run_deliverer, ctx, stats)
+        task_status.started()

@@ -1,0 +1,165 @@
+"""Settings from the environment (the names of DESIGN.md are a public interface: keep them).
+
+``Settings.from_env()`` reads and checks every variable once; a malformed value raises ``ConfigurationError``
+naming the variable, the value and the expected form. Secrets are excluded from ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+from kiegen.core.errors import ConfigurationError
+
+__all__ = ["Settings", "load_or_create_secret", "normalize_database_url"]
+
+DEFAULT_KIE_BASE_URL = "https://api.kie.ai"
+DEFAULT_KIE_UPLOAD_URL = "https://kieai.redpandaai.co"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///kiegen.db"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the async driver kiegen ships with."""
+    url = url.strip()
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        return url
+    raise ConfigurationError(
+        f"KIEGEN_DATABASE_URL={redact_url(url)!r} is not supported: use sqlite:///path/to/kiegen.db "
+        "or postgresql://user:password@host:5432/dbname"
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean: use 1 or 0")
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{name}={raw!r} must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _prices(raw: str) -> dict[str, int]:
+    prices: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        model, sep, value = item.rpartition("=")
+        try:
+            if not sep or not model:
+                raise ValueError
+            prices[model.strip()] = int(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"KIEGEN_PRICES item {item!r} is not MODEL=CREDITS (e.g. qwen/image-edit=5)"
+            ) from None
+    return prices
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    kie_api_key: str | None = attrs.field(default=None, repr=False)
+    kie_base_url: str = DEFAULT_KIE_BASE_URL
+    kie_upload_url: str = DEFAULT_KIE_UPLOAD_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    public_url: str | None = None
+    callback_secret: str | None = attrs.field(default=None, repr=False)
+    kie_hmac_key: str | None = attrs.field(default=None, repr=False)
+    api_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
+    webhook_secret: str | None = attrs.field(default=None, repr=False)
+    telegram_bot_token: str | None = attrs.field(default=None, repr=False)
+    telegram_api_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    allow_private_urls: bool = False
+    models_file: Path | None = None
+    prices: Mapping[str, int] = attrs.field(factory=dict)
+    free_quota: int | None = None
+
+    @property
+    def simulated(self) -> bool:
+        """No KIE key: use the built-in KIE simulator."""
+        return not self.kie_api_key
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        port = _int(env, "KIEGEN_PORT", 8080)
+        assert port is not None
+        if not 0 < port < 65536:
+            raise ConfigurationError(f"KIEGEN_PORT={port} is out of range: use 1-65535")
+        models_file = env.get("KIEGEN_MODELS_FILE", "").strip()
+        return cls(
+            kie_api_key=env.get("KIE_API_KEY", "").strip() or None,
+            kie_base_url=_url(env, "KIEGEN_KIE_BASE_URL", DEFAULT_KIE_BASE_URL) or DEFAULT_KIE_BASE_URL,
+            kie_upload_url=_url(env, "KIEGEN_KIE_UPLOAD_URL", DEFAULT_KIE_UPLOAD_URL) or DEFAULT_KIE_UPLOAD_URL,
+            database_url=normalize_database_url(env.get("KIEGEN_DATABASE_URL", "") or DEFAULT_DATABASE_URL),
+            public_url=_url(env, "KIEGEN_PUBLIC_URL", None),
+            callback_secret=env.get("KIEGEN_CALLBACK_SECRET", "").strip() or None,
+            kie_hmac_key=env.get("KIE_WEBHOOK_HMAC_KEY", "").strip() or None,
+            api_keys=tuple(k.strip() for k in env.get("KIEGEN_API_KEYS", "").split(",") if k.strip()),
+            webhook_secret=env.get("KIEGEN_WEBHOOK_SECRET", "").strip() or None,
+            telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", "").strip() or None,
+            telegram_api_url=_url(env, "KIEGEN_TELEGRAM_API_URL", None),
+            host=env.get("KIEGEN_HOST", "").strip() or "127.0.0.1",
+            port=port,
+            allow_private_urls=_bool(env, "KIEGEN_ALLOW_PRIVATE_URLS"),
+            models_file=Path(models_file) if models_file else None,
+            prices=_prices(env.get("KIEGEN_PRICES", "")),
+            free_quota=_int(env, "KIEGEN_FREE_QUOTA", None),
+        )
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """Read the callback secret kept at ``path``, creating it (mode 0600) on first use. Several instances on
+    several hosts must share one secret: set KIEGEN_CALLBACK_SECRET for them instead."""
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32).encode("ascii")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its secret
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret)
+    return secret
