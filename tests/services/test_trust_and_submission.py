@@ -1,0 +1,208 @@
+"""Who may change a job (callback trust), and what happens when createTask does not simply succeed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kiegen import JobStatus, QuotaExceeded
+from kiegen.adapters.memory import SimulatorConfig
+from kiegen.core.callbacks import callback_token, kie_signature
+from kiegen.core.delivery import InboxEntry, InboxOutcome, inbox_key
+from kiegen.core.errors import KieOutOfCredits, KieRateLimited, KieTransportError
+from kiegen.services import Config, recover
+from kiegen.simulator.engine import CallbackMode
+from tests.services.conftest import Kit, make_config
+
+pytestmark = pytest.mark.anyio
+
+LOST = SimulatorConfig(delay_s=5, callbacks=CallbackMode.LOST)
+
+
+def success_body(task_id: str, url: str = "https://cdn.test/evil.png") -> bytes:
+    data = {"taskId": task_id, "state": "success", "resultJson": json.dumps({"resultUrls": [url]})}
+    return json.dumps({"code": 200, "msg": "success", "data": data}).encode()
+
+
+def url_for(kit: Kit, job_id: str, token: str | None = None) -> str:
+    token = token if token is not None else callback_token(kit.client.ctx.config.callback_secret, job_id)
+    return f"{kit.client.ctx.config.public_url}/callbacks/kie/{job_id}?token={token}"
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+async def test_forged_callbacks_change_nothing(kit: Kit) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    forged = success_body(job.task_id)
+
+    wrong_token = await kit.client.receive_callback(url_for(kit, job.id, token="not-the-token"), forged)
+    no_token = await kit.client.receive_callback(f"{kit.client.ctx.config.public_url}/callbacks/kie/{job.id}", forged)
+    other_job = await kit.client.receive_callback(url_for(kit, "someone-elses-job"), forged)
+
+    assert (wrong_token.status, no_token.status, other_job.status) == (403, 403, 404)
+    stored = await kit.store.get(job.id)
+    assert stored is not None and stored.status is JobStatus.SUBMITTED and stored.version == job.version
+    assert await kit.store.pending_callbacks(10) == []
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+async def test_a_bare_callback_is_only_a_hint_to_check_with_kie(kit: Kit) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    await kit.clock.advance(6)  # the task has really finished at KIE
+
+    result = await kit.client.receive_callback(
+        f"{kit.client.ctx.config.public_url}/callbacks/kie", success_body(job.task_id)
+    )
+    await kit.clock.advance(1)
+
+    assert result.status == 202
+    done = await kit.store.get(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    assert done.result_urls != ("https://cdn.test/evil.png",)  # the body was not believed; KIE was asked
+    assert kit.kie.calls["get_task"] == 1
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+async def test_a_valid_token_with_another_task_id_is_only_a_hint(kit: Kit) -> None:
+    job = await kit.submit()
+    result = await kit.client.receive_callback(url_for(kit, job.id), success_body("some-other-task"))
+    stored = await kit.store.get(job.id)
+    assert result.status == 200
+    assert stored is not None and stored.status is JobStatus.SUBMITTED
+    assert stored.next_check_at == kit.clock.now()
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+@pytest.mark.parametrize("config", [make_config(allowed_result_hosts=frozenset({"kie-simulator.invalid"}))])
+async def test_result_urls_on_hosts_not_allowed_are_not_believed(kit: Kit) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    result = await kit.client.receive_callback(url_for(kit, job.id), success_body(job.task_id))
+    stored = await kit.store.get(job.id)
+    assert result.status == 200
+    assert stored is not None and stored.status is JobStatus.SUBMITTED
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+@pytest.mark.parametrize("config", [make_config(kie_hmac_key=b"kie-key")])
+async def test_a_kie_signed_callback_on_the_bare_path_is_trusted(kit: Kit) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    now = int(kit.clock.now().timestamp())
+    good = {"X-Webhook-Timestamp": str(now), "X-Webhook-Signature": kie_signature(b"kie-key", job.task_id, now)}
+    stale = {
+        "X-Webhook-Timestamp": str(now - 301),
+        "X-Webhook-Signature": kie_signature(b"kie-key", job.task_id, now - 301),
+    }
+    bare = f"{kit.client.ctx.config.public_url}/callbacks/kie"
+
+    refused = await kit.client.receive_callback(bare, success_body(job.task_id), stale)
+    assert refused.status == 202  # outside the window: a hint only
+    accepted = await kit.client.receive_callback(bare, success_body(job.task_id, "https://cdn.test/ok.png"), good)
+
+    stored = await kit.store.get(job.id)
+    assert accepted.status == 200
+    assert stored is not None and stored.result_urls == ("https://cdn.test/ok.png",)
+
+
+async def test_a_definite_refusal_fails_the_job_releases_credits_and_tells_the_user(kit: Kit) -> None:
+    from kiegen.core.billing import topup
+
+    await kit.store.add_entry(topup("carol", 5, key="t1", at=kit.clock.now()))
+    kit.kie.fail_create(KieOutOfCredits("KIE account is empty", code=402))
+
+    job = await kit.submit("qwen/image-edit", {"prompt": "p", "image_url": "https://x.test/a.png"}, user_id="carol")
+    await kit.settle()
+
+    assert job.status is JobStatus.FAILED and job.error_code == "kie_402"
+    assert await kit.store.balance("carol") == 5
+    assert [j.status for j in kit.messenger.sent_to("test:alice")] == [JobStatus.FAILED]
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+async def test_an_ambiguous_create_task_is_submitted_again_once_and_delivered_once(kit: Kit) -> None:
+    kit.kie.fail_create(KieTransportError("read timeout after sending", sent=True))
+
+    job = await kit.submit()
+    assert job.status is JobStatus.PENDING and job.task_id is None
+
+    await kit.clock.advance(60 + 12 + 6, step=1)
+
+    done = await kit.client.wait(job.id)
+    await kit.settle()
+    assert done.status is JobStatus.SUCCEEDED
+    assert kit.kie.calls["create_task"] == 2
+    assert kit.messenger.count(job.id) == 1
+
+
+async def test_a_rate_limited_create_task_is_retried_after_retry_after(kit: Kit) -> None:
+    kit.kie.fail_create(KieRateLimited("slow down", retry_after=3))
+
+    job = await kit.submit()
+    assert job.status is JobStatus.PENDING
+    await kit.clock.advance(3 + 5 + 1, step=1)
+
+    done = await kit.client.wait(job.id)
+    assert done.status is JobStatus.SUCCEEDED
+    assert kit.kie.calls["create_task"] == 2
+
+
+async def test_submission_attempts_are_bounded(kit: Kit) -> None:
+    kit.kie.fail_create(*[KieTransportError("timeout", sent=True) for _ in range(5)])
+
+    job = await kit.submit()
+    await kit.clock.advance(130, step=5)
+
+    done = await kit.client.wait(job.id)
+    assert done.status is JobStatus.TIMED_OUT and done.error_code == "submit_failed"
+    assert kit.kie.calls["create_task"] == 2
+
+
+async def test_the_same_idempotency_key_returns_the_same_job(kit: Kit) -> None:
+    first = await kit.submit(user_id="dave", idempotency_key="k-1")
+    second = await kit.submit(user_id="dave", idempotency_key="k-1")
+    assert first.id == second.id
+    assert kit.kie.calls["create_task"] == 1
+
+
+@pytest.mark.parametrize("config", [make_config(free_quota=2)])
+async def test_the_daily_free_quota_is_enforced(kit: Kit) -> None:
+    await kit.submit(user_id="erin")
+    await kit.submit(user_id="erin")
+    with pytest.raises(QuotaExceeded):
+        await kit.submit(user_id="erin")
+    assert len(await kit.store.list_jobs(user_id="erin")) == 2
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+async def test_a_callback_stored_before_a_crash_is_applied_on_recovery(kit: Kit) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    body = success_body(job.task_id, "https://cdn.test/from-inbox.png")
+    # What a process leaves behind when it dies right after storing the callback and answering 200:
+    await kit.store.record_callback(
+        InboxEntry(
+            key=inbox_key(job.id, body), job_id=job.id, task_id=job.task_id, body=body, received_at=kit.clock.now()
+        )
+    )
+
+    assert await recover(kit.client.ctx) == 1
+
+    done = await kit.store.get(job.id)
+    assert done is not None and done.result_urls == ("https://cdn.test/from-inbox.png",)
+    assert await kit.store.pending_callbacks(10) == []
+    await kit.settle()
+    assert kit.messenger.count(job.id) == 1
+
+
+def test_callback_urls_carry_the_job_id_and_its_token() -> None:
+    config = Config(public_url="https://bot.example.com/", callback_secret=b"s")
+    url = config.callback_url("job-1")
+    assert url == f"https://bot.example.com/callbacks/kie/job-1?token={callback_token(b's', 'job-1')}"
+    assert Config().callback_url("job-1") is None
+
+
+def test_inbox_outcomes_are_strings_for_storage() -> None:
+    assert {o.value for o in InboxOutcome} >= {"pending", "applied", "unreadable", "hint"}
