@@ -137,9 +137,10 @@ def kie_signature_valid(
         return False
     try:
         ts = int(timestamp)
-    except ValueError:
-        return False
-    if abs(now.timestamp() - ts) > window_s:
+        # A forged timestamp of hundreds of digits must not escape as OverflowError (float - huge int).
+        if abs(now.timestamp() - ts) > window_s:
+            return False
+    except (ValueError, OverflowError):
         return False
     return hmac.compare_digest(kie_signature(key, task_id, ts).encode("ascii"), signature.encode("utf-8", "replace"))
 

@@ -79,4 +79,5 @@ def decide(job: Job, now: datetime, policy: PollPolicy) -> Decision:
     due = job.next_check_at or first_check_at(job.submitted_at or job.created_at, job.deadline_at, policy)
     if now >= due:
         return Decision(Verdict.CHECK)
-    return Decision(Verdict.WAIT, due)
+    # next_check_at doubles as the lease of a claimed check, which may reach past the deadline.
+    return Decision(Verdict.WAIT, min(due, job.deadline_at))
