@@ -65,6 +65,32 @@ def parse_callback_url(url: str) -> tuple[str | None, str | None, dict[str, str]
     return job_id, query.pop("token", None), query
 
 
+class _Background:
+    """Runs a task for the lifetime of a block. Unlike a bare task group, it lets the block's own exception
+    reach the caller as it is (not wrapped in an exception group)."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def __aenter__(self) -> None:
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        try:
+            await tg.start(self._target)
+        except BaseException as exc:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._tg = tg
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
+
+
 class Client:
     def __init__(
         self,
@@ -131,9 +157,7 @@ class Client:
             for resource in self._resources:
                 await stack.enter_async_context(resource)
             if self._workers:
-                tg = await stack.enter_async_context(anyio.create_task_group())
-                stack.callback(tg.cancel_scope.cancel)
-                await tg.start(self._run_workers)
+                await stack.enter_async_context(_Background(self._run_workers))
         except BaseException:
             await stack.aclose()
             raise

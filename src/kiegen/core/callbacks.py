@@ -75,7 +75,7 @@ def read_callback(
     if len(body) > MAX_CALLBACK_BYTES:
         return Unreadable(reason=f"body larger than {MAX_CALLBACK_BYTES} bytes", task_id=fallback)
     try:
-        payload: Any = json.loads(body.decode("utf-8"))
+        payload: Any = json.loads(body.decode("utf-8-sig"))  # tolerate a byte-order mark
     except UnicodeDecodeError:
         return Unreadable(reason="body is not UTF-8", task_id=fallback)
     except (ValueError, RecursionError):
@@ -155,7 +155,8 @@ def result_urls_allowed(urls: tuple[str, ...], allowed_hosts: frozenset[str] | N
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return False
         if allowed_hosts is not None:
-            host = parts.hostname.lower()
-            if not any(host == allowed or host.endswith("." + allowed) for allowed in allowed_hosts):
+            host = parts.hostname.lower().rstrip(".")
+            allowed_list = [allowed.lower().rstrip(".") for allowed in allowed_hosts]
+            if not any(host == allowed or host.endswith("." + allowed) for allowed in allowed_list):
                 return False
     return True

@@ -526,12 +526,15 @@ def registry_from_mapping(data: Mapping[str, Any], *, source: str = "models file
         inputs = raw.get("inputs", [])
         if not isinstance(inputs, list):
             raise ConfigurationError(f'{where}: "inputs" must be a list of tables')
+        raw_price = raw.get("price", 0)
+        if not isinstance(raw_price, int) or isinstance(raw_price, bool) or raw_price < 0:
+            raise ConfigurationError(f"{where}: price {raw_price!r} must be a whole number of credits, 0 or more")
         try:
-            price, deadline_s = int(raw.get("price", 0)), float(raw.get("deadline_s", 15 * 60))
+            price, deadline_s = raw_price, float(raw.get("deadline_s", 15 * 60))
         except (TypeError, ValueError):
-            raise ConfigurationError(
-                f"{where}: price must be a whole number of credits and deadline_s a number of seconds"
-            ) from None
+            raise ConfigurationError(f"{where}: deadline_s must be a number of seconds") from None
+        if not deadline_s > 0:
+            raise ConfigurationError(f"{where}: deadline_s {deadline_s!r} must be more than 0 seconds")
         specs.append(
             ModelSpec(
                 id=str(raw["id"]),

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from kiegen.core.errors import KieError, KieTransportError
+from kiegen.core.errors import KieError, KieTransportError, KieUnavailable
 from kiegen.core.jobs import Evidence, Job, JobStatus
 from kiegen.core.polling import first_check_at
 from kiegen.services.context import Context, new_job_id
@@ -99,8 +99,11 @@ async def _create_task(ctx: Context, job: Job) -> Job:
     policy = ctx.config.policy
     try:
         task_id = await ctx.kie.create_task(job.model, job.inputs, callback_url=ctx.config.callback_url(job.id))
-    except KieTransportError as exc:
-        if exc.sent:
+    except (KieTransportError, KieUnavailable) as exc:
+        # A 5xx answer may come after KIE created the task, just like a timeout after sending; 455
+        # (maintenance) and failures before sending did not create anything.
+        ambiguous = exc.sent if isinstance(exc, KieTransportError) else exc.code != 455
+        if ambiguous:
             # The task may exist upstream. Leave the job PENDING: its callback can still complete it, and the
             # poller submits again after the submit grace if nothing arrives.
             log.warning("job %s: createTask outcome unknown: %s", job.id, exc.message, extra={"job_id": job.id})

@@ -104,13 +104,12 @@ class SimulatedKie:
         await self._tg.__aenter__()
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
+    async def __aexit__(self, *exc_info: Any) -> None:
         assert self._tg is not None
-        self._tg.cancel_scope.cancel()
-        try:
-            return await self._tg.__aexit__(*exc_info)
-        finally:
-            self._tg = None
+        tg, self._tg = self._tg, None
+        tg.cancel_scope.cancel()
+        # The body's own exception is not the task group's business: it must reach the caller unwrapped.
+        await tg.__aexit__(None, None, None)
 
     # knobs for tests
 

@@ -1,0 +1,119 @@
+"""The composition root: settings in, adapters built, a ``Client`` out. No work happens at import or here:
+connections open and migrations run when the client is entered (``async with``).
+
+    client = build(Settings.from_env())
+    async with client:
+        ...
+
+Defaults: SQLite at ``KIEGEN_DATABASE_URL`` (``kiegen.db``), the httpx gateway when ``KIE_API_KEY`` is set and
+the built-in simulator (in process) when it is not, an in-process notifier (PostgreSQL LISTEN/NOTIFY when the
+database is PostgreSQL), the console messenger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kiegen.client import Client
+from kiegen.core.models import ModelRegistry, default_registry, load_models_file
+from kiegen.ports.clock import Clock
+from kiegen.ports.kie import KieGateway
+from kiegen.ports.messaging import Messenger
+from kiegen.ports.notify import Notifier
+from kiegen.ports.store import JobStore
+from kiegen.services import Config
+from kiegen.settings import Settings, load_or_create_secret
+from kiegen.simulator.engine import SimulatorConfig
+
+__all__ = ["SECRET_FILE", "build", "registry_for"]
+
+SECRET_FILE = Path(".kiegen") / "callback_secret"
+"""Where a generated callback secret is kept when KIEGEN_CALLBACK_SECRET is unset (one host only)."""
+
+
+def registry_for(settings: Settings) -> ModelRegistry:
+    registry = default_registry()
+    if settings.models_file is not None:
+        registry = registry.with_models(load_models_file(settings.models_file))
+    if settings.prices:
+        registry = registry.with_prices(settings.prices)
+    return registry
+
+
+class _MigratedStore:
+    """Runs the migrations when the client opens and disposes of the engine when it closes."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def __aenter__(self) -> Any:
+        from kiegen.adapters.sqlalchemy.migrate import upgrade_engine
+
+        await upgrade_engine(self.store.engine)
+        return self.store
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.store.aclose()
+
+
+def build(
+    settings: Settings,
+    *,
+    kie: KieGateway | None = None,
+    store: JobStore | None = None,
+    messengers: Sequence[Messenger] = (),
+    clock: Clock | None = None,
+    notifier: Notifier | None = None,
+    workers: bool = True,
+    simulator: SimulatorConfig | None = None,
+) -> Client:
+    """Build a client from ``settings``; any adapter given here replaces the one the settings would build."""
+    resources: list[Any] = []
+    if store is None:
+        from kiegen.adapters.sqlalchemy.engine import create_engine
+        from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
+
+        sql_store = SqlAlchemyJobStore(create_engine(settings.database_url))
+        resources.append(_MigratedStore(sql_store))
+        store = sql_store
+        if notifier is None and settings.database_url.startswith("postgresql"):
+            from kiegen.adapters.sqlalchemy.notify import PostgresNotifier
+
+            pg_notifier = PostgresNotifier(settings.database_url)
+            resources.append(pg_notifier)
+            notifier = pg_notifier
+    if kie is None and not settings.simulated:
+        from kiegen.adapters.kie_httpx import HttpxKieGateway
+
+        assert settings.kie_api_key is not None
+        gateway = HttpxKieGateway(
+            settings.kie_api_key, base_url=settings.kie_base_url, upload_url=settings.kie_upload_url
+        )
+        resources.append(gateway)
+        kie = gateway
+    secret = settings.callback_secret.encode() if settings.callback_secret else b""
+    if not secret and settings.public_url:
+        secret = load_or_create_secret(SECRET_FILE)
+    config = Config(
+        registry=registry_for(settings),
+        public_url=settings.public_url,
+        callback_secret=secret,
+        kie_hmac_key=settings.kie_hmac_key.encode() if settings.kie_hmac_key else None,
+        free_quota=settings.free_quota,
+    )
+    return Client(
+        store=store,
+        kie=kie,
+        messengers=messengers,
+        clock=clock,
+        notifier=notifier,
+        config=config,
+        workers=workers,
+        resources=resources,
+        simulator=simulator,
+    )

@@ -1,0 +1,119 @@
+"""``kiegen e2e``: every free model end to end, then the figures the old bot never had.
+
+Simulated by default (the built-in simulator, callbacks through the real token check); ``--real`` runs against
+the live KIE API with ``KIE_API_KEY`` (callbacks when ``KIEGEN_PUBLIC_URL`` reaches a running ``apps.http``,
+polling otherwise). Prints one line per model, ``SUMMARY: N/N passed, M failed`` and ``METRICS:`` with
+callback_4xx (callbacks answered 4xx), job_not_found (callbacks that found no job), avg_ttfb (seconds from
+submit to KIE's task id) and avg_total_time (seconds from submit to the result saved on disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from typing import Any
+
+import anyio
+import attrs
+
+from kiegen.cli.generate import result_client
+from kiegen.cli.output import EXIT_FAILED, EXIT_OK, say
+from kiegen.client import Client
+from kiegen.core.errors import ConfigurationError, KiegenError
+from kiegen.core.jobs import JobStatus
+from kiegen.core.models import ModelSpec
+from kiegen.services.callbacks import CallbackOutcome, CallbackResult
+from kiegen.settings import Settings
+from kiegen.simulator.png import make_png
+
+__all__ = ["e2e"]
+
+PROMPT = "a red fox in the snow, watercolour"
+
+
+@attrs.define
+class Run:
+    model: str
+    ok: bool = False
+    ttfb: float | None = None
+    total: float | None = None
+    detail: str = ""
+
+
+async def _one(client: Client, spec: ModelSpec, image_url: str, out: str, timeout: float, allow_private: bool) -> Run:
+    run = Run(spec.id)
+    inputs: dict[str, Any] = {"prompt": PROMPT}
+    if spec.needs_image:
+        inputs["image_url"] = image_url
+    started = time.monotonic()
+    try:
+        job = await client.submit(spec.id, inputs)
+        run.ttfb = time.monotonic() - started if job.task_id else None
+        job = await client.wait(job.id, timeout=timeout)
+        if job.status is not JobStatus.SUCCEEDED:
+            run.detail = f"{job.status.value}: {job.error_message or 'no result'}"
+            return run
+        from kiegen.adapters.kie_httpx.download import download_results
+
+        async with result_client(client) as http:
+            files = await download_results(
+                http, job.result_urls, out, stem=f"{spec.id.replace('/', '_')}-{job.id}", allow_private=allow_private
+            )
+        run.total = time.monotonic() - started
+        run.ok = True
+        run.detail = ", ".join(f"{f.path.name} ({f.size} bytes)" for f in files)
+    except KiegenError as exc:
+        run.detail = exc.message
+    return run
+
+
+async def e2e(args: argparse.Namespace, settings: Settings) -> int:
+    from kiegen.bootstrap import build
+
+    if args.real and settings.simulated:
+        raise ConfigurationError("kiegen e2e --real needs KIE_API_KEY (your KIE.ai API key)")
+    if not args.real:
+        settings = attrs.evolve(settings, kie_api_key=None)
+        say("kiegen e2e: against the built-in KIE simulator (use --real for the live API)")
+    answers: list[CallbackResult] = []
+    async with build(settings) as client:
+        if client.simulator is not None:
+            receive = client.receive_callback
+
+            async def counted(url: str, body: bytes) -> CallbackResult:
+                result = await receive(url, body)
+                answers.append(result)
+                return result
+
+            client.simulator.callback_sink = counted
+        image_url = await client.ctx.kie.upload(make_png("kiegen-e2e-input"), filename="e2e.png", mime="image/png")
+        free = [spec for spec in client.registry if spec.price == 0]
+        runs: list[Run] = []
+        allow_private = settings.allow_private_urls or client.simulator is not None
+        with tempfile.TemporaryDirectory(prefix="kiegen-e2e-") as out:
+
+            async def go(spec: ModelSpec) -> None:
+                runs.append(await _one(client, spec, image_url, out, args.timeout, allow_private))
+
+            async with anyio.create_task_group() as tg:
+                for spec in free:
+                    tg.start_soon(go, spec)
+    runs.sort(key=lambda r: r.model)
+    for run in runs:
+        print(f"{'PASS' if run.ok else 'FAIL'} {run.model}: {run.detail}")
+    passed = sum(r.ok for r in runs)
+    callback_4xx = sum(1 for a in answers if 400 <= a.status < 500)
+    not_found = sum(1 for a in answers if a.outcome is CallbackOutcome.UNKNOWN_JOB)
+    ttfbs = [r.ttfb for r in runs if r.ttfb is not None]
+    totals = [r.total for r in runs if r.total is not None]
+    print(f"SUMMARY: {passed}/{len(runs)} passed, {len(runs) - passed} failed")
+    print(
+        f"METRICS: callback_4xx={callback_4xx} job_not_found={not_found} "
+        f"avg_ttfb={_avg(ttfbs)} avg_total_time={_avg(totals)} callbacks={len(answers)}"
+    )
+    return EXIT_OK if runs and passed == len(runs) else EXIT_FAILED
+
+
+def _avg(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.3f}s" if values else "n/a"

@@ -1,0 +1,209 @@
+"""Argument parsing and dispatch for ``kiegen``. Each verb runs on anyio (asyncio) and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+
+from kiegen.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, job_dict, models_json, models_text, print_json, say
+from kiegen.core.errors import ConfigurationError, InvalidInput, JobNotFound, KieError, KiegenError, UnsafeURL
+from kiegen.settings import Settings
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own exits with 2 too; keep its message, add the hint
+        self.print_usage(sys.stderr)
+        say(f"kiegen: error: {message} (see `kiegen {self.prog.split()[-1]} --help`)")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kiegen", description="Reliable image generation on KIE.ai.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    models = verbs.add_parser("models", help="list the models, their inputs and prices")
+    models.add_argument("--json", action="store_true", help="print JSON")
+
+    gen = verbs.add_parser("generate", help="generate an image and download it")
+    gen.add_argument("model", help="model id, e.g. z-image (see `kiegen models`)")
+    gen.add_argument("--prompt", help="what the image should show")
+    gen.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="any model input")
+    gen.add_argument("--image", help="input image: a local file (uploaded to KIE) or an http(s) URL")
+    gen.add_argument("--out", default="out", help="directory for the results (default: out)")
+    gen.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    gen.add_argument("--no-wait", action="store_true", help="submit and print the job id; do not wait")
+    gen.add_argument("--json", action="store_true", help="print one JSON object")
+
+    jobs = verbs.add_parser("jobs", help="stored jobs")
+    job_verbs = jobs.add_subparsers(dest="jobs_verb", required=True, parser_class=_Parser)
+    listing = job_verbs.add_parser("list", help="newest first")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--json", action="store_true")
+    show = job_verbs.add_parser("show", help="one job")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+
+    wait = verbs.add_parser("wait", help="wait for a job to finish")
+    wait.add_argument("id")
+    wait.add_argument("--timeout", type=float, default=None)
+    wait.add_argument("--json", action="store_true")
+
+    verbs.add_parser("migrate", help="create or upgrade the database schema")
+    verbs.add_parser("credits", help="the KIE account balance")
+
+    sim = verbs.add_parser("simulate-kie", help="serve the KIE simulator over HTTP")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--delay", type=float, default=3.0, help="seconds a task takes")
+    sim.add_argument("--fail-rate", type=float, default=0.0)
+    sim.add_argument("--callbacks", default="normal", help="normal, lost, duplicate, early or malformed")
+
+    e2e = verbs.add_parser("e2e", help="run every free model end to end and print metrics")
+    e2e.add_argument("--real", action="store_true", help="against the live KIE API (needs KIE_API_KEY)")
+    e2e.add_argument("--timeout", type=float, default=300.0, help="per job")
+    return parser
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+async def _models(args: argparse.Namespace, settings: Settings) -> int:
+    from kiegen.bootstrap import registry_for
+
+    registry = registry_for(settings)
+    if args.json:
+        print_json(models_json(registry))
+    else:
+        print(models_text(registry))
+    return EXIT_OK
+
+
+async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from kiegen.bootstrap import build
+
+    async with build(settings, workers=False) as client:
+        if args.jobs_verb == "list":
+            jobs = await client.jobs(limit=args.limit)
+            if args.json:
+                print_json([job_dict(j) for j in jobs])
+            else:
+                for j in jobs:
+                    print(f"{j.id}  {j.status.value:<10} {j.model:<20} {j.created_at:%Y-%m-%d %H:%M}")
+            return EXIT_OK
+        job = await client.get(args.id)
+        if job is None:
+            raise JobNotFound(args.id)
+        if args.json:
+            print_json(job_dict(job))
+        else:
+            for key, value in job_dict(job).items():
+                print(f"{key:<13} {value}")
+        return EXIT_OK
+
+
+async def _wait(args: argparse.Namespace, settings: Settings) -> int:
+    from kiegen.bootstrap import build
+
+    async with build(settings) as client:
+        job = await client.wait(args.id, timeout=args.timeout)
+    if args.json:
+        print_json(job_dict(job))
+    else:
+        print(f"{job.id} {job.status.value} {' '.join(job.result_urls)}")
+    return EXIT_OK if job.status.value == "succeeded" else EXIT_FAILED
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from kiegen.adapters.sqlalchemy import migrate
+    from kiegen.settings import redact_url
+
+    await migrate(settings.database_url)
+    say(f"database {redact_url(settings.database_url)} is at the latest schema")
+    return EXIT_OK
+
+
+async def _credits(args: argparse.Namespace, settings: Settings) -> int:
+    from kiegen.bootstrap import build
+
+    async with build(settings, workers=False) as client:
+        print(await client.ctx.kie.credits())
+    return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from kiegen.simulator.app import run
+    from kiegen.simulator.engine import CallbackMode, SimulatorConfig
+
+    try:
+        mode = CallbackMode(args.callbacks)
+    except ValueError:
+        say(f"kiegen: --callbacks {args.callbacks!r} is not one of {', '.join(m.value for m in CallbackMode)}")
+        return EXIT_USAGE
+    config = SimulatorConfig(delay_s=args.delay, fail_rate=args.fail_rate, callbacks=mode)
+    say(f"KIE simulator on http://{args.host}:{args.port} (use it with KIEGEN_KIE_BASE_URL and KIEGEN_KIE_UPLOAD_URL)")
+    run(args.host, args.port, config=config, public_url=f"http://{args.host}:{args.port}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        settings = Settings.from_env()
+        if args.verb == "simulate-kie":
+            return _simulate(args, settings)
+        handlers: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = {
+            "models": _models,
+            "jobs": _jobs,
+            "wait": _wait,
+            "migrate": _migrate,
+            "credits": _credits,
+        }
+        handler: Callable[[argparse.Namespace, Settings], Awaitable[int]]
+        if args.verb == "generate":
+            from kiegen.cli.generate import generate
+
+            handler = generate
+        elif args.verb == "e2e":
+            from kiegen.cli.e2e import e2e
+
+            handler = e2e
+        else:
+            handler = handlers[args.verb]
+
+        async def run() -> int:
+            return await handler(args, settings)
+
+        return anyio.run(run)
+    except InvalidInput as exc:
+        say(f"kiegen: {exc.message}")
+        return EXIT_USAGE
+    except (ConfigurationError, JobNotFound, UnsafeURL) as exc:
+        say(f"kiegen: {exc.message}")
+        return EXIT_USAGE
+    except KieError as exc:
+        say(f"kiegen: KIE refused: {exc.message}")
+        return EXIT_FAILED
+    except KiegenError as exc:
+        say(f"kiegen: {exc.message}")
+        return EXIT_FAILED
+    except BrokenPipeError:  # the reader went away (`kiegen models --json | head`): nothing left to say
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        say("kiegen: interrupted; jobs already submitted keep running (see `kiegen jobs list`)")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
