@@ -1,0 +1,202 @@
+"""The `kiegen` command through its real entry point, in a fresh working directory each time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kiegen.simulator.app import create_app, running_in_thread
+from kiegen.simulator.engine import SimulatorConfig
+from kiegen.simulator.png import PNG_MAGIC
+
+ENV_NAMES = [
+    "KIE_API_KEY",
+    "KIEGEN_KIE_BASE_URL",
+    "KIEGEN_KIE_UPLOAD_URL",
+    "KIEGEN_DATABASE_URL",
+    "KIEGEN_PUBLIC_URL",
+    "KIEGEN_CALLBACK_SECRET",
+]
+
+
+def kiegen(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    return subprocess.run(
+        [sys.executable, "-m", "kiegen", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_models_json_lists_the_four_models_with_their_documented_inputs(tmp_path: Path) -> None:
+    done = kiegen("models", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    models = {m["id"]: m for m in json.loads(done.stdout)}
+    assert set(models) == {"z-image", "qwen/text-to-image", "qwen/image-to-image", "qwen/image-edit"}
+    for model in models.values():
+        assert set(model) == {"id", "title", "kind", "price", "inputs"}
+        assert model["price"] == 0
+        for spec in model["inputs"]:
+            assert set(spec) == {
+                "name",
+                "type",
+                "required",
+                "enum",
+                "min",
+                "max",
+                "max_length",
+                "default",
+                "description",
+            }
+    edit = {i["name"]: i for i in models["qwen/image-edit"]["inputs"]}
+    assert edit["prompt"]["max_length"] == 2000
+    assert (edit["num_inference_steps"]["min"], edit["num_inference_steps"]["max"]) == (2, 49)
+    assert edit["num_images"]["enum"] == ["1", "2", "3", "4"]
+    assert edit["image_url"]["required"] is True
+    zimage = {i["name"]: i for i in models["z-image"]["inputs"]}
+    assert zimage["aspect_ratio"] == {
+        "name": "aspect_ratio",
+        "type": "enum",
+        "required": True,
+        "enum": ["1:1", "4:3", "3:4", "16:9", "9:16"],
+        "min": None,
+        "max": None,
+        "max_length": None,
+        "default": "1:1",
+        "description": zimage["aspect_ratio"]["description"],
+    }
+
+
+def test_generate_saves_a_png_with_no_account(tmp_path: Path) -> None:
+    done = kiegen("generate", "z-image", "--prompt", "a red fox in the snow", "--out", "out", "--json", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "built-in KIE simulator" in done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) >= {"id", "model", "status", "task_id", "result_urls", "files", "error"}
+    assert result["status"] == "succeeded" and result["error"] is None
+    [saved] = result["files"]
+    assert (tmp_path / saved).read_bytes().startswith(PNG_MAGIC)
+    assert (tmp_path / "kiegen.db").exists()  # the embedded default store
+
+    listed = kiegen("jobs", "list", "--json", cwd=tmp_path)
+    assert [j["id"] for j in json.loads(listed.stdout)] == [result["id"]]
+    shown = kiegen("jobs", "show", result["id"], "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["status"] == "succeeded"
+
+
+def test_generate_with_a_local_image_uploads_it_first(tmp_path: Path) -> None:
+    (tmp_path / "cat.png").write_bytes(PNG_MAGIC + b"\0" * 64)
+    done = kiegen(
+        "generate",
+        "qwen/image-edit",
+        "--prompt",
+        "make it blue",
+        "--image",
+        "cat.png",
+        "--set",
+        "num_images=2",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["inputs"]["image_url"].startswith("https://kie-simulator.invalid/uploads/")
+    assert len(result["files"]) == 2
+
+
+def test_invalid_input_exits_2_naming_every_field_and_sends_nothing(tmp_path: Path) -> None:
+    done = kiegen(
+        "generate",
+        "z-image",
+        "--set",
+        "aspect_ratio=2:1",
+        "--set",
+        "nsfw_checker=maybe",
+        "--set",
+        "steps=5",
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 2
+    for field in ("prompt", "aspect_ratio", "nsfw_checker", "steps"):
+        assert f"  - {field}:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "kiegen.db").exists()  # nothing stored: validation comes first
+
+
+def test_unknown_model_suggests_the_close_one(tmp_path: Path) -> None:
+    done = kiegen("generate", "qwen/image-edti", "--prompt", "x", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "did you mean qwen/image-edit" in done.stderr
+
+
+def test_bad_usage_and_unknown_ids_exit_2_without_a_traceback(tmp_path: Path) -> None:
+    for args in (("generate",), ("jobs", "show", "no-such-job"), ("frobnicate",)):
+        done = kiegen(*args, cwd=tmp_path)
+        assert done.returncode == 2, args
+        assert "Traceback" not in done.stderr
+
+
+def test_a_malformed_setting_is_named(tmp_path: Path) -> None:
+    done = kiegen("jobs", "list", cwd=tmp_path, env={"KIEGEN_DATABASE_URL": "mysql://root:hunter2@db/x"})
+    assert done.returncode == 2
+    assert "KIEGEN_DATABASE_URL" in done.stderr and "hunter2" not in done.stderr
+
+
+@pytest.fixture
+def refusing_kie() -> Iterator[str]:
+    app = create_app(config=SimulatorConfig(delay_s=0.5), api_key="test-key", faults=["createTask:body=402"])
+    with running_in_thread(app) as base:
+        yield base
+
+
+def test_a_kie_refusal_exits_1(tmp_path: Path, refusing_kie: str) -> None:
+    env = {"KIE_API_KEY": "test-key", "KIEGEN_KIE_BASE_URL": refusing_kie, "KIEGEN_KIE_UPLOAD_URL": refusing_kie}
+    done = kiegen("generate", "z-image", "--prompt", "x", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "kie_402"
+    assert "test-key" not in done.stdout + done.stderr
+
+
+@pytest.fixture
+def separate_simulator() -> Iterator[str]:
+    with running_in_thread(create_app(config=SimulatorConfig(delay_s=0.5), api_key="sim-key")) as base:
+        yield base
+
+
+def test_generate_against_a_separately_started_simulator(tmp_path: Path, separate_simulator: str) -> None:
+    env = {
+        "KIE_API_KEY": "sim-key",
+        "KIEGEN_KIE_BASE_URL": separate_simulator,
+        "KIEGEN_KIE_UPLOAD_URL": separate_simulator,
+        "KIEGEN_ALLOW_PRIVATE_URLS": "1",
+    }
+    done = kiegen("generate", "qwen/text-to-image", "--prompt", "x", "--json", "--timeout", "30", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "built-in" not in done.stderr
+    [saved] = json.loads(done.stdout)["files"]
+    assert (tmp_path / saved).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_e2e_passes_every_free_model_with_no_callback_errors(tmp_path: Path) -> None:
+    done = kiegen("e2e", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUMMARY: 4/4 passed, 0 failed" in done.stdout
+    metrics = dict(item.split("=", 1) for item in done.stdout.split("METRICS:")[1].split())
+    assert metrics["callback_4xx"] == "0"
+    assert metrics["job_not_found"] == "0"
