@@ -200,3 +200,16 @@ def test_e2e_passes_every_free_model_with_no_callback_errors(tmp_path: Path) -> 
     metrics = dict(item.split("=", 1) for item in done.stdout.split("METRICS:")[1].split())
     assert metrics["callback_4xx"] == "0"
     assert metrics["job_not_found"] == "0"
+
+
+def test_e2e_against_a_separately_started_simulator(tmp_path: Path, separate_simulator: str) -> None:
+    env = {
+        "KIE_API_KEY": "sim-key",
+        "KIEGEN_KIE_BASE_URL": separate_simulator,
+        "KIEGEN_KIE_UPLOAD_URL": separate_simulator,
+        "KIEGEN_ALLOW_PRIVATE_URLS": "1",
+    }
+    done = kiegen("e2e", "--timeout", "60", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"against {separate_simulator}" in done.stderr
+    assert "SUMMARY: 4/4 passed, 0 failed" in done.stdout

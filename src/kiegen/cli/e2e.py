@@ -1,8 +1,9 @@
 """``kiegen e2e``: every free model end to end, then the figures the old bot never had.
 
-Simulated by default (the built-in simulator, callbacks through the real token check); ``--real`` runs against
-the live KIE API with ``KIE_API_KEY`` (callbacks when ``KIEGEN_PUBLIC_URL`` reaches a running ``apps.http``,
-polling otherwise). Prints one line per model, ``SUMMARY: N/N passed, M failed`` and ``METRICS:`` with
+Simulated by default (the built-in simulator, callbacks through the real token check); with ``KIE_API_KEY`` and
+``KIEGEN_KIE_BASE_URL`` pointing at a separately started ``kiegen simulate-kie`` it runs against that; ``--real``
+runs against the live KIE API with ``KIE_API_KEY`` (callbacks when ``KIEGEN_PUBLIC_URL`` reaches a running
+``apps.http``, polling otherwise). Prints one line per model, ``SUMMARY: N/N passed, M failed`` and ``METRICS:`` with
 callback_4xx (callbacks answered 4xx), job_not_found (callbacks that found no job), avg_ttfb (seconds from
 submit to KIE's task id) and avg_total_time (seconds from submit to the result saved on disk).
 """
@@ -24,7 +25,7 @@ from kiegen.core.errors import ConfigurationError, KiegenError
 from kiegen.core.jobs import JobStatus
 from kiegen.core.models import ModelSpec
 from kiegen.services.callbacks import CallbackOutcome, CallbackResult
-from kiegen.settings import Settings
+from kiegen.settings import DEFAULT_KIE_BASE_URL, Settings
 from kiegen.simulator.png import make_png
 
 __all__ = ["e2e"]
@@ -71,11 +72,16 @@ async def _one(client: Client, spec: ModelSpec, image_url: str, out: str, timeou
 async def e2e(args: argparse.Namespace, settings: Settings) -> int:
     from kiegen.bootstrap import build
 
+    live = settings.kie_base_url == DEFAULT_KIE_BASE_URL
     if args.real and settings.simulated:
         raise ConfigurationError("kiegen e2e --real needs KIE_API_KEY (your KIE.ai API key)")
-    if not args.real:
+    if settings.simulated or (live and not args.real):
+        # Spending live credits takes --real; a KIE_API_KEY with another base URL (a separately started
+        # `kiegen simulate-kie`) is used as it is.
         settings = attrs.evolve(settings, kie_api_key=None)
         say("kiegen e2e: against the built-in KIE simulator (use --real for the live API)")
+    else:
+        say(f"kiegen e2e: against {settings.kie_base_url}")
     answers: list[CallbackResult] = []
     async with build(settings) as client:
         if client.simulator is not None:
