@@ -1,5 +1,6 @@
 """In-memory adapters, shipped so that users can test their own code without network or database."""
 
+from kiegen.adapters.memory.bot_store import InMemoryBotStore
 from kiegen.adapters.memory.clock import FakeClock
 from kiegen.adapters.memory.messaging import ConsoleMessenger, RecordingMessenger
 from kiegen.adapters.memory.notify import InProcessNotifier
@@ -9,6 +10,7 @@ from kiegen.simulator.engine import SimulatedKie, SimulatorConfig
 __all__ = [
     "ConsoleMessenger",
     "FakeClock",
+    "InMemoryBotStore",
     "InMemoryJobStore",
     "InProcessNotifier",
     "RecordingMessenger",

@@ -1,0 +1,156 @@
+"""Wiring of the bot: the Bot (optionally pointed at another Bot API server), the messenger, the dispatcher
+with its routers, the progress watcher; and the two ways to run it, long polling and webhook."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import anyio.abc
+import attrs
+import httpx
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from apps.telegram.cards import set_commands
+from apps.telegram.config import BotConfig
+from apps.telegram.deps import Deps
+from apps.telegram.i18n import Catalog
+from apps.telegram.middleware import LocaleMiddleware
+from apps.telegram.payments import payload_key
+from apps.telegram.presenter import BotPresenter
+from apps.telegram.progress import ProgressWatcher
+from apps.telegram.routers import routers
+from kiegen.adapters.aiogram import AiogramMessenger, DeliveryLimits, Pacer
+from kiegen.adapters.memory import InMemoryBotStore
+from kiegen.bootstrap import build, registry_for
+from kiegen.client import Client
+from kiegen.ports.bot import BotStore
+from kiegen.ports.messaging import Messenger
+from kiegen.settings import Settings
+
+__all__ = ["BotApp", "build_dispatcher", "create_bot", "create_messenger", "make_deps"]
+
+log = logging.getLogger("apps.telegram")
+
+
+def create_bot(token: str, *, api_url: str | None = None, session: BaseSession | None = None) -> Bot:
+    """A Bot speaking HTML; ``api_url`` (``KIEGEN_TELEGRAM_API_URL``) points it at another Bot API server."""
+    if session is None and api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def create_messenger(
+    bot: Bot,
+    catalog: Catalog,
+    settings: Settings,
+    *,
+    pacer: Pacer | None = None,
+    limits: DeliveryLimits | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> AiogramMessenger:
+    presenter = BotPresenter(catalog, registry_for(settings))
+    limits = limits or DeliveryLimits(allow_private=settings.allow_private_urls)
+    return AiogramMessenger(bot, presenter=presenter, pacer=pacer, limits=limits, http=http)
+
+
+def make_deps(
+    client: Client,
+    bot: Bot,
+    messenger: AiogramMessenger,
+    catalog: Catalog,
+    *,
+    bots: BotStore,
+    config: BotConfig,
+) -> Deps:
+    presenter = BotPresenter(catalog, client.registry)
+    progress = ProgressWatcher(
+        client,
+        bot,
+        progress_text=presenter.card_progress,
+        done_text=presenter.card_done,
+        tick_s=config.progress_tick_s,
+    )
+    return Deps(
+        client=client,
+        bots=bots,
+        catalog=catalog,
+        config=config,
+        messenger=messenger,
+        progress=progress,
+        payload_key=payload_key(bot.token),
+    )
+
+
+def build_dispatcher(deps: Deps, *, storage: BaseStorage | None = None) -> Dispatcher:
+    dispatcher = Dispatcher(storage=storage or MemoryStorage())
+    dispatcher["deps"] = deps
+    dispatcher.update.outer_middleware(LocaleMiddleware())
+    for router in routers():
+        dispatcher.include_router(router)
+    return dispatcher
+
+
+@attrs.define(kw_only=True)
+class BotApp:
+    """Everything the process runs: ``async with app.running(): ...`` or ``await app.run()``."""
+
+    settings: Settings
+    config: BotConfig
+    bot: Bot
+    client: Client
+    deps: Deps
+    dispatcher: Dispatcher
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        config: BotConfig,
+        *,
+        session: BaseSession | None = None,
+        bots: BotStore | None = None,
+        client_options: dict[str, Any] | None = None,
+        extra_messengers: Sequence[Messenger] = (),
+    ) -> BotApp:
+        assert settings.telegram_bot_token is not None
+        catalog = Catalog.load()
+        bot = create_bot(settings.telegram_bot_token, api_url=settings.telegram_api_url, session=session)
+        messenger = create_messenger(bot, catalog, settings)
+        client = build(settings, messengers=[messenger, *extra_messengers], **(client_options or {}))
+        # TODO(storage): the SQLAlchemy BotStore replaces this once the storage package is finished.
+        deps = make_deps(client, bot, messenger, catalog, bots=bots or InMemoryBotStore(), config=config)
+        return cls(
+            settings=settings, config=config, bot=bot, client=client, deps=deps, dispatcher=build_dispatcher(deps)
+        )
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Open the client (workers deliver), follow progress, set the command menus, then poll or serve the
+        webhook until cancelled."""
+        try:
+            async with self.client, anyio.create_task_group() as tg:
+                await tg.start(self.deps.progress.run)
+                await set_commands(self.bot, self.deps.catalog)
+                if self.config.webhook:
+                    from apps.telegram.webhook import serve_webhook
+
+                    await serve_webhook(self, task_status=task_status)
+                else:
+                    await self.bot.delete_webhook(drop_pending_updates=False)
+                    task_status.started()
+                    await self.dispatcher.start_polling(
+                        self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
+                    )
+                tg.cancel_scope.cancel()
+        finally:
+            await self.deps.messenger.aclose()
+            await self.bot.session.close()

@@ -1,0 +1,73 @@
+"""The bot's own operator settings, read from the environment next to ``kiegen.settings.Settings``.
+
+- ``KIEGEN_TELEGRAM_PACKS``: Stars packs as ``CREDITS=STARS`` pairs, comma-separated (default ``100=50,500=200``).
+- ``KIEGEN_TELEGRAM_MAX_CONCURRENT``: generations one user may have running at once (default 2).
+- ``KIEGEN_TELEGRAM_WEBHOOK=1``: webhook mode instead of long polling; then ``KIEGEN_TELEGRAM_WEBHOOK_SECRET``
+  (the ``X-Telegram-Bot-Api-Secret-Token``, 1-256 of ``A-Za-z0-9_-``) is required and ``KIEGEN_PUBLIC_URL``
+  is where Telegram posts (``<public url>/telegram/webhook``).
+The daily free quota is kiegen's ``KIEGEN_FREE_QUOTA``; prices are kiegen's ``KIEGEN_PRICES``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import attrs
+
+from kiegen.core.errors import ConfigurationError
+
+__all__ = ["BotConfig", "Pack", "parse_packs"]
+
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+@attrs.frozen
+class Pack:
+    credits: int
+    stars: int
+
+
+def parse_packs(raw: str) -> tuple[Pack, ...]:
+    packs: list[Pack] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        credits, sep, stars = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            pack = Pack(int(credits), int(stars))
+            if pack.credits <= 0 or pack.stars <= 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigurationError(
+                f"KIEGEN_TELEGRAM_PACKS item {item!r} is not CREDITS=STARS with positive numbers (e.g. 100=50)"
+            ) from None
+        packs.append(pack)
+    return tuple(packs)
+
+
+@attrs.frozen(kw_only=True)
+class BotConfig:
+    packs: tuple[Pack, ...] = (Pack(100, 50), Pack(500, 200))
+    max_concurrent: int = 2
+    webhook: bool = False
+    webhook_secret: str | None = attrs.field(default=None, repr=False)
+    history_page: int = 5
+    progress_tick_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BotConfig:
+        raw_max = env.get("KIEGEN_TELEGRAM_MAX_CONCURRENT", "").strip() or "2"
+        if not raw_max.isdigit() or int(raw_max) < 1:
+            raise ConfigurationError(f"KIEGEN_TELEGRAM_MAX_CONCURRENT={raw_max!r} must be a whole number >= 1")
+        webhook = env.get("KIEGEN_TELEGRAM_WEBHOOK", "").strip().lower() in ("1", "true", "yes", "on")
+        secret = env.get("KIEGEN_TELEGRAM_WEBHOOK_SECRET", "").strip() or None
+        if webhook and secret is None:
+            raise ConfigurationError(
+                "KIEGEN_TELEGRAM_WEBHOOK=1 needs KIEGEN_TELEGRAM_WEBHOOK_SECRET (1-256 characters A-Z a-z 0-9 _ -)"
+            )
+        if secret is not None and not _SECRET.match(secret):
+            raise ConfigurationError("KIEGEN_TELEGRAM_WEBHOOK_SECRET may hold only A-Z a-z 0-9 _ - (1-256 characters)")
+        packs = parse_packs(env.get("KIEGEN_TELEGRAM_PACKS", "")) or cls().packs
+        return cls(packs=packs, max_concurrent=int(raw_max), webhook=webhook, webhook_secret=secret)

@@ -1,0 +1,76 @@
+"""A photo from the user: downloaded from Telegram by the bot and uploaded to KIE's file API as bytes.
+
+A Telegram file URL contains the bot token, so it never leaves the bot: KIE only ever sees the URL of its own
+upload. Photos (Telegram re-encodes them as JPEG) and image documents (JPEG, PNG, WEBP) are accepted, up to
+KIE's 10 MB; the bytes must look like an image, whatever the file claims.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Message
+
+from apps.telegram.deps import Deps
+from apps.telegram.i18n import Translator
+from kiegen.core.errors import KiegenError
+
+__all__ = ["MAX_IMAGE_BYTES", "receive_image", "sniff"]
+
+log = logging.getLogger("apps.telegram.photos")
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+_MIMES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+def sniff(data: bytes) -> str | None:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+async def receive_image(message: Message, bot: Bot, deps: Deps, tr: Translator) -> str | None:
+    """The KIE URL of the image in ``message``, or None after telling the person why not."""
+    if message.photo:
+        size = message.photo[-1]
+        file_id, file_size = size.file_id, size.file_size
+    elif message.document is not None:
+        document = message.document
+        if (document.mime_type or "").lower() not in _MIMES:
+            await message.answer(tr("refuse_not_image"))
+            return None
+        file_id, file_size = document.file_id, document.file_size
+    else:
+        await message.answer(tr("hint_photo_expected"))
+        return None
+    if file_size is not None and file_size > MAX_IMAGE_BYTES:
+        await message.answer(tr("refuse_too_big", mb=MAX_IMAGE_BYTES // (1024 * 1024)))
+        return None
+    try:
+        buffer = await bot.download(file_id, destination=io.BytesIO())
+    except (TelegramAPIError, OSError, TimeoutError) as exc:
+        # aiohttp's errors are OSErrors; their text may hold the file URL (and so the token): log the type only.
+        log.warning("photo download failed: %s", type(exc).__name__)
+        await message.answer(tr("photo_failed"))
+        return None
+    data = buffer.read() if buffer is not None else b""
+    if len(data) > MAX_IMAGE_BYTES:
+        await message.answer(tr("refuse_too_big", mb=MAX_IMAGE_BYTES // (1024 * 1024)))
+        return None
+    mime = sniff(data)
+    if mime is None:
+        await message.answer(tr("refuse_not_image"))
+        return None
+    try:
+        return await deps.client.ctx.kie.upload(data, filename=f"input.{_MIMES[mime]}", mime=mime)
+    except KiegenError as exc:
+        log.warning("photo upload to KIE failed: %s", exc.message)
+        await message.answer(tr("photo_failed"))
+        return None

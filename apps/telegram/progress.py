@@ -1,0 +1,111 @@
+"""Progress of the status card: queued → generating (elapsed seconds) → done.
+
+Handlers only create jobs; this watcher follows each running job of the bot (woken by the Notifier, and every
+``tick_s`` to advance the seconds) and edits its card, with an ``upload_photo`` chat action while it runs.
+When it sees the job terminal it writes the card's final text too: the messenger does the same after
+delivering, and whichever edit comes last, both write the same text, so the card always ends "done".
+On start-up it resumes every unfinished job that has a card: a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+
+import anyio
+import anyio.abc
+from aiogram import Bot
+from aiogram.enums import ChatAction, ParseMode
+from aiogram.exceptions import TelegramAPIError
+
+from kiegen.client import Client
+from kiegen.core.jobs import Job, JobStatus
+from kiegen.services.context import sleep_or_wake
+
+__all__ = ["ProgressWatcher"]
+
+log = logging.getLogger("apps.telegram.progress")
+
+
+class ProgressWatcher:
+    def __init__(
+        self,
+        client: Client,
+        bot: Bot,
+        *,
+        progress_text: Callable[[Job, int], str],
+        done_text: Callable[[Job], str | None],
+        tick_s: float = 5.0,
+    ) -> None:
+        self.client = client
+        self.bot = bot
+        self.progress_text = progress_text
+        self.done_text = done_text
+        self.tick_s = tick_s
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._active: set[str] = set()
+        self.edits = 0
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Follow jobs until cancelled; resumes unfinished jobs with a card first."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                for job in await self.client.jobs(limit=500):
+                    if not job.terminal and _card(job) is not None:
+                        self.watch(job)
+                task_status.started()
+                await anyio.sleep_forever()
+            finally:
+                self._tg = None
+
+    def watch(self, job: Job) -> None:
+        if self._tg is None or job.id in self._active or _card(job) is None:
+            return
+        self._active.add(job.id)
+        self._tg.start_soon(self._follow, job.id)
+
+    async def _follow(self, job_id: str) -> None:
+        clock, shown = self.client.clock, None
+        try:
+            async with self.client.ctx.notifier.subscribe(job_id) as subscription:
+                while True:
+                    job = await self.client.get(job_id)
+                    card = _card(job) if job is not None else None
+                    if job is None or card is None:
+                        return
+                    if job.terminal:
+                        await self._edit(card, self.done_text(job))
+                        return
+                    elapsed = int((clock.now() - (job.submitted_at or job.created_at)).total_seconds())
+                    text = self.progress_text(job, max(0, elapsed))
+                    if text != shown:
+                        shown = text
+                        await self._edit(card, text)
+                    if job.status is JobStatus.RUNNING:
+                        await self._action(card[0])
+                    await sleep_or_wake(clock, self.tick_s, subscription.wait)
+        finally:
+            self._active.discard(job_id)
+
+    async def _edit(self, card: tuple[int, int], text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            await self.bot.edit_message_text(text=text, chat_id=card[0], message_id=card[1], parse_mode=ParseMode.HTML)
+            self.edits += 1
+        except TelegramAPIError as exc:
+            if "not modified" not in exc.message:
+                log.info("status card %s not edited: %s", card, exc.message)
+
+    async def _action(self, chat_id: int) -> None:
+        with contextlib.suppress(TelegramAPIError):
+            await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO)
+
+
+def _card(job: Job) -> tuple[int, int] | None:
+    chat, message = job.metadata.get("card_chat_id"), job.metadata.get("card_message_id")
+    if isinstance(chat, int) and isinstance(message, int):
+        return chat, message
+    return None

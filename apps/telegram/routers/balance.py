@@ -1,0 +1,134 @@
+"""/balance and Telegram Stars: packs, invoices, pre-checkout, successful payments (credited once)."""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
+
+from apps.telegram import screens
+from apps.telegram.callbacks import Menu, Pack
+from apps.telegram.cards import Flow, show
+from apps.telegram.deps import Deps, user_key
+from apps.telegram.i18n import Translator
+from apps.telegram.payments import read_payload, sign_payload
+from kiegen.core.billing import topup
+from kiegen.ports.bot import Payment
+
+log = logging.getLogger("apps.telegram.payments")
+
+STARS = "XTR"
+
+
+async def balance_command(message: Message, bot: Bot, deps: Deps, tr: Translator) -> None:
+    assert message.from_user is not None
+    screen = await screens.balance(deps, tr, user_key(message.from_user.id))
+    await show(bot, message.chat.id, None, screen)
+
+
+async def balance_button(query: CallbackQuery, bot: Bot, deps: Deps, tr: Translator) -> None:
+    await query.answer()
+    if query.message is not None:
+        screen = await screens.balance(deps, tr, user_key(query.from_user.id))
+        await show(bot, query.message.chat.id, query.message.message_id, screen)
+
+
+async def invoice(query: CallbackQuery, callback_data: Pack, bot: Bot, deps: Deps, tr: Translator) -> None:
+    packs = deps.config.packs
+    if not 0 <= callback_data.i < len(packs) or query.message is None:
+        await query.answer(tr.plain("stale_card"))
+        return
+    pack = packs[callback_data.i]
+    await query.answer()
+    await bot.send_invoice(
+        chat_id=query.message.chat.id,
+        title=tr.plain("invoice_title", credits=pack.credits),
+        description=tr.plain("invoice_description", credits=pack.credits),
+        payload=sign_payload(deps.payload_key, callback_data.i, query.from_user.id),
+        currency=STARS,
+        prices=[LabeledPrice(label=tr.plain("invoice_label", credits=pack.credits), amount=pack.stars)],
+        provider_token="",
+    )
+
+
+async def pre_checkout(query: PreCheckoutQuery, deps: Deps, tr: Translator) -> None:
+    """Telegram waits at most 10 s: only checks that need no I/O (signature, pack, amount, currency, payer)."""
+    order = read_payload(deps.payload_key, query.invoice_payload)
+    packs = deps.config.packs
+    ok = (
+        order is not None
+        and query.currency == STARS
+        and 0 <= order.pack < len(packs)
+        and packs[order.pack].stars == query.total_amount
+        and order.telegram_user_id == query.from_user.id
+    )
+    if ok:
+        await query.answer(ok=True)
+    else:
+        await query.answer(ok=False, error_message=tr.plain("precheckout_invalid"))
+
+
+async def paid(message: Message, bot: Bot, deps: Deps, tr: Translator, state: FSMContext) -> None:
+    payment = message.successful_payment
+    assert payment is not None and message.from_user is not None
+    user_id = user_key(message.from_user.id)
+    order = read_payload(deps.payload_key, payment.invoice_payload)
+    packs = deps.config.packs
+    if order is None or not 0 <= order.pack < len(packs) or payment.currency != STARS:
+        # Telegram took the Stars: never drop this silently. Support settles it by the charge id.
+        log.error("payment %s has an unknown payload; not credited", payment.telegram_payment_charge_id)
+        await message.answer(tr("paysupport"))
+        return
+    credits = packs[order.pack].credits
+    key = f"stars:{payment.telegram_payment_charge_id}"
+    now = deps.now()
+    first = await deps.client.store.add_entry(topup(user_id, credits, key=key, at=now, note="telegram stars"))
+    await deps.bots.record_payment(
+        Payment(
+            telegram_payment_charge_id=payment.telegram_payment_charge_id,
+            provider_payment_charge_id=payment.provider_payment_charge_id or None,
+            user_id=user_id,
+            currency=payment.currency,
+            total_amount=payment.total_amount,
+            credits=credits,
+            payload=payment.invoice_payload,
+            ledger_key=key,
+            created_at=now,
+        )
+    )
+    if not first:
+        log.info("payment %s was already credited", payment.telegram_payment_charge_id)
+        return
+    balance = await deps.client.store.balance(user_id)
+    await message.answer(tr("paid", credits=credits, balance=balance))
+    await _resume_draft(message, bot, deps, tr, state, user_id)
+
+
+async def _resume_draft(
+    message: Message, bot: Bot, deps: Deps, tr: Translator, state: FSMContext, user_id: str
+) -> None:
+    """A draft that lacked credits comes back as a fresh confirm card."""
+    draft = await deps.bots.get_draft(user_id)
+    if draft is None or draft.job_id is not None or not draft.prompt or draft.model not in deps.client.registry:
+        return
+    spec = deps.client.registry.get(draft.model)
+    if spec.needs_image and not draft.image_url:
+        return
+    card = await show(bot, message.chat.id, None, await screens.confirm(deps, tr, spec, draft))
+    await deps.bots.save_draft(attrs.evolve(draft, chat_id=message.chat.id, card_message_id=card))
+    await state.set_state(Flow.confirm)
+
+
+def make_router() -> Router:
+    """A fresh router (aiogram attaches a router to one dispatcher only)."""
+    router = Router(name="balance")
+    router.message(Command("balance"))(balance_command)
+    router.callback_query(Menu.filter(F.a == "balance"))(balance_button)
+    router.callback_query(Pack.filter())(invoice)
+    router.pre_checkout_query()(pre_checkout)
+    router.message(F.successful_payment)(paid)
+    return router

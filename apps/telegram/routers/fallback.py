@@ -1,0 +1,24 @@
+"""Whatever no other handler took: a hint, never silence."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from apps.telegram.i18n import Translator
+
+
+async def anything(message: Message, tr: Translator) -> None:
+    await message.answer(tr("hint_idle"))
+
+
+async def stale(query: CallbackQuery, tr: Translator) -> None:
+    await query.answer(tr.plain("stale_card"))
+
+
+def make_router() -> Router:
+    """A fresh router (aiogram attaches a router to one dispatcher only)."""
+    router = Router(name="fallback")
+    router.message()(anything)
+    router.callback_query()(stale)
+    return router

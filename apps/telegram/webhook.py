@@ -1,0 +1,123 @@
+"""Webhook mode: Telegram POSTs updates to ``<KIEGEN_PUBLIC_URL>/telegram/webhook`` with the secret token in
+``X-Telegram-Bot-Api-Secret-Token``; the header is compared in constant time and anything else gets 401. The
+update is handed to the dispatcher in the background so that Telegram gets its 200 at once.
+
+KIE callbacks: when ``apps.http`` is installed, its app serves every other path of the same server."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+from aiogram.types import Update
+
+from apps.telegram.config import WEBHOOK_PATH
+
+if TYPE_CHECKING:
+    from apps.telegram.app import BotApp
+
+__all__ = ["WebhookApp", "serve_webhook"]
+
+log = logging.getLogger("apps.telegram.webhook")
+
+Scope = dict[str, Any]
+
+
+class WebhookApp:
+    def __init__(self, app: BotApp, *, secret: str, fallback: Any | None = None) -> None:
+        if not secret:
+            raise ValueError("webhook mode needs a secret token")
+        self.app = app
+        self._secret = secret.encode()
+        self._fallback = fallback
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["path"] != WEBHOOK_PATH:
+            if self._fallback is not None:
+                await self._fallback(scope, receive, send)
+            else:
+                await _reply(send, 404, b"not found")
+            return
+        if scope["method"] != "POST":
+            await _reply(send, 405, b"method not allowed")
+            return
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        given = headers.get("x-telegram-bot-api-secret-token", b"")
+        if not hmac.compare_digest(given, self._secret):
+            await _reply(send, 401, b"unauthorized")
+            return
+        body = await _body(receive)
+        try:
+            update = Update.model_validate(json.loads(body), context={"bot": self.app.bot})
+        except ValueError:
+            await _reply(send, 400, b"bad update")
+            return
+        task = asyncio.create_task(self.app.dispatcher.feed_update(self.app.bot, update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await _reply(send, 200, b"ok")
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _reply(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _callbacks_app(app: BotApp) -> Any | None:
+    """The KIE callback endpoint of ``apps.http`` when that app is available."""
+    if not app.settings.public_url:
+        return None
+    try:
+        from apps.http.app import create_app  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        log.warning("apps.http is not available: KIE callbacks are not served here (polling still completes jobs)")
+        return None
+    return create_app(app.client, app.settings)
+
+
+async def serve_webhook(app: BotApp, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    import uvicorn
+
+    secret = app.config.webhook_secret
+    public_url = app.settings.public_url
+    if not secret or not public_url:
+        raise RuntimeError("webhook mode needs KIEGEN_TELEGRAM_WEBHOOK_SECRET and KIEGEN_PUBLIC_URL")
+    asgi = WebhookApp(app, secret=secret, fallback=_callbacks_app(app))
+    await app.bot.set_webhook(
+        f"{public_url}{WEBHOOK_PATH}",
+        secret_token=secret,
+        allowed_updates=app.dispatcher.resolve_used_update_types(),
+    )
+    config = uvicorn.Config(asgi, host=app.settings.host, port=app.settings.port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task_status.started()
+    await server.serve()

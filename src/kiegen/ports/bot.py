@@ -1,0 +1,86 @@
+"""BotStore: what the Telegram bot keeps besides jobs and credits: users (with their language), the one draft a
+user is composing, and Telegram Stars payments.
+
+Contract (every adapter passes ``tests/telegram/test_bot_store.py``):
+- ``ensure_user(user_id, locale=..., now=...)`` creates the user once and returns ``(user, created)``; a
+  second call returns the stored user unchanged (the language a user chose with /language survives /start).
+- ``get_user`` returns None for unknown users; ``set_locale`` changes the language of a known user (unknown
+  users are created).
+- ``save_draft(draft)`` replaces the user's draft (a user has at most one); ``get_draft`` returns it or None;
+  ``drop_draft(user_id)`` removes it (no error when there is none).
+- ``record_payment(payment)`` returns True when stored and False when a payment with the same
+  ``telegram_payment_charge_id`` exists (Telegram may send ``successful_payment`` twice).
+- ``payments(user_id)`` lists a user's payments, oldest first.
+The credits themselves are ledger entries in the ``JobStore`` (key ``stars:<charge id>``), never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = ["BotStore", "BotUser", "Draft", "Payment"]
+
+
+def _mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class BotUser:
+    user_id: str
+    locale: str | None = None
+    created_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class Draft:
+    """A generation being composed: model, chosen options, prompt and uploaded image. Its ``id`` is the
+    idempotency key of the job it becomes, so a double tap on Generate submits one job."""
+
+    id: str
+    user_id: str
+    model: str
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_mapping)
+    prompt: str | None = None
+    image_url: str | None = None
+    """A URL KIE can fetch (KIE's own upload or a KIE result), never a Telegram file URL."""
+    chat_id: int | None = None
+    card_message_id: int | None = None
+    job_id: str | None = None
+    """Set once submitted."""
+    updated_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class Payment:
+    telegram_payment_charge_id: str
+    provider_payment_charge_id: str | None = None
+    user_id: str
+    currency: str
+    total_amount: int
+    credits: int
+    payload: str
+    ledger_key: str
+    created_at: datetime
+
+
+class BotStore(Protocol):
+    async def ensure_user(self, user_id: str, *, locale: str | None, now: datetime) -> tuple[BotUser, bool]: ...
+
+    async def get_user(self, user_id: str) -> BotUser | None: ...
+
+    async def set_locale(self, user_id: str, locale: str, *, now: datetime) -> BotUser: ...
+
+    async def save_draft(self, draft: Draft) -> None: ...
+
+    async def get_draft(self, user_id: str) -> Draft | None: ...
+
+    async def drop_draft(self, user_id: str) -> None: ...
+
+    async def record_payment(self, payment: Payment) -> bool: ...
+
+    async def payments(self, user_id: str) -> list[Payment]: ...
