@@ -4,6 +4,9 @@ Result URLs expire (KIE_API.md: "typically 24 hours"), so download as soon as a 
 written only once it is complete and known to be a PNG, JPEG or WEBP image (by its magic bytes, not by what
 the server claims); it is written under a temporary name and renamed, so a reader never sees half a file.
 
+Every URL, and every redirect target, passes the SSRF guard of ``kiegen.adapters.urlguard`` before it is
+requested; redirects are followed here one hop at a time (at most ``MAX_REDIRECTS``), never by httpx.
+
 Errors are kiegen errors: ``UnsafeURL`` (not http(s), or a private address without ``allow_private``),
 ``KieRejected`` (4xx, too large, not an image), ``KieUnavailable`` (429, 5xx), ``KieTransportError`` (network,
 timeout; ``sent=True``).
@@ -12,10 +15,9 @@ timeout; ``sent=True``).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import re
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
 from typing import cast
 from urllib.parse import urlsplit
@@ -24,8 +26,9 @@ import anyio
 import attrs
 import httpx
 
+from kiegen.adapters import urlguard
 from kiegen.adapters.kie_httpx.redact import redact
-from kiegen.core.errors import KieRejected, KieTransportError, KieUnavailable, UnsafeURL
+from kiegen.core.errors import KieRejected, KieTransportError, KieUnavailable
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -61,45 +64,45 @@ def sniff_image(head: bytes) -> str | None:
     return None
 
 
-def _is_private(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return not ip.is_global
-
-
-Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+Resolver = urlguard.Resolver
 """(host, port) -> the IP addresses the host resolves to."""
 
+system_resolver = urlguard.system_resolver
 
-async def system_resolver(host: str, port: int) -> list[str]:
-    return [str(info[4][0]) for info in await anyio.getaddrinfo(host, port)]
+MAX_REDIRECTS = 5
 
 
 async def _check_url(url: str, *, allow_private: bool, resolver: Resolver) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeURL(redact(url), "only http(s) URLs with a host are downloaded")
-    if allow_private:
-        return
-    host = parts.hostname
-    if host == "localhost" or host.endswith(".localhost") or _is_private(host):
-        raise UnsafeURL(redact(url), "private or loopback address (set KIEGEN_ALLOW_PRIVATE_URLS=1 for development)")
+    """The SSRF guard (``kiegen.adapters.urlguard``); a host that cannot be resolved is a transport error."""
     try:
-        addresses = await resolver(host, parts.port or (443 if parts.scheme == "https" else 80))
+        await urlguard.check_url(url, allow_private=allow_private, resolver=resolver)
     except OSError as exc:
+        host = urlsplit(url).hostname
         raise KieTransportError(f"cannot resolve {host!r} ({exc})", sent=False) from exc
-    # A host re-resolved by httpx may answer differently (DNS rebinding): this check stops mistakes, not attackers.
-    if any(_is_private(address) for address in addresses):
-        raise UnsafeURL(redact(url), f"{host} resolves to a private or loopback address")
 
 
-async def _fetch(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> bytes:
+async def _fetch(
+    client: httpx.AsyncClient, url: str, *, max_bytes: int, allow_private: bool, resolver: Resolver
+) -> bytes:
+    """GET ``url``; redirects are followed here, one hop at a time, each through the SSRF guard."""
+    for _ in range(MAX_REDIRECTS + 1):
+        await _check_url(url, allow_private=allow_private, resolver=resolver)
+        body, location = await _fetch_once(client, url, max_bytes=max_bytes)
+        if location is None:
+            return body
+        url = urlguard.next_hop(url, location)
+    raise KieRejected(f"downloading {redact(url)}: more than {MAX_REDIRECTS} redirects")
+
+
+async def _fetch_once(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
+    """The body, or the redirect target (``Location``) when the answer is a redirect."""
     shown = redact(url)
     try:
-        async with client.stream("GET", url, follow_redirects=True) as response:
+        async with client.stream("GET", url, follow_redirects=False) as response:
             status = response.status_code
+            location = response.headers.get("Location")
+            if status in (301, 302, 303, 307, 308) and location:
+                return b"", location
             if status == 429 or status >= 500:
                 raise KieUnavailable(f"downloading {shown}: HTTP {status}", code=status)
             if status != 200:
@@ -116,7 +119,7 @@ async def _fetch(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> byte
                     body += chunk
                     if len(body) > max_bytes:
                         raise KieRejected(f"downloading {shown}: more than the {max_bytes} byte cap")
-            return bytes(body)
+            return bytes(body), None
     except httpx.HTTPError as exc:
         raise KieTransportError(f"downloading {shown}: {type(exc).__name__}", sent=True) from exc
 
@@ -139,10 +142,10 @@ async def download_image(
 ) -> DownloadedFile:
     """Download ``url`` to ``directory/<stem>.<png|jpeg|webp>`` (the directory is created; a file of that name
     is replaced). ``timeout`` bounds the whole download, however slowly the server trickles bytes."""
-    await _check_url(url, allow_private=allow_private, resolver=resolver)
+    await _check_url(url, allow_private=allow_private, resolver=resolver)  # before any clock starts
     body = b""
     with anyio.move_on_after(timeout) as scope:
-        body = await _fetch(client, url, max_bytes=max_bytes)
+        body = await _fetch(client, url, max_bytes=max_bytes, allow_private=allow_private, resolver=resolver)
     if scope.cancelled_caught:
         raise KieTransportError(f"downloading {redact(url)}: not complete within {timeout:g} s", sent=True)
     kind = sniff_image(body[:16])
