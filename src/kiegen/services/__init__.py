@@ -6,7 +6,7 @@ from kiegen.services.deliver import DeliveryStats, deliver_due
 from kiegen.services.refresh import expire, refresh
 from kiegen.services.submit import submit
 from kiegen.services.wait import wait
-from kiegen.services.workers import poll_due, recover, run_workers
+from kiegen.services.workers import Drain, poll_due, recover, run_workers
 
 __all__ = [
     "CALLBACK_PATH",
@@ -15,6 +15,7 @@ __all__ = [
     "Config",
     "Context",
     "DeliveryStats",
+    "Drain",
     "MessengerRouter",
     "deliver_due",
     "expire",

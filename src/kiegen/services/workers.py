@@ -8,6 +8,9 @@ someone else picks the work up).
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import anyio
@@ -20,7 +23,7 @@ from kiegen.services.deliver import DeliveryStats, deliver_due
 from kiegen.services.refresh import expire, refresh
 from kiegen.services.submit import resubmit
 
-__all__ = ["poll_due", "recover", "run_deliverer", "run_poller", "run_workers"]
+__all__ = ["Drain", "poll_due", "recover", "run_deliverer", "run_poller", "run_workers"]
 
 log = logging.getLogger("kiegen.workers")
 
@@ -81,12 +84,44 @@ async def run_poller(ctx: Context) -> None:
             await ctx.clock.sleep(ctx.config.worker_interval_s)
 
 
-async def run_deliverer(ctx: Context, stats: DeliveryStats | None = None) -> None:
+class Drain:
+    """A graceful stop for ``run_deliverer``: call ``begin(grace_s)``, then cancel the workers. Once begun, the
+    deliverer claims nothing new; a round of deliveries already claimed is shielded from the cancellation for
+    at most ``grace_s`` seconds to finish. Whatever is still unfinished then is cancelled, and its leases expire
+    so that another worker (or this one, restarted) sends it."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._deadline = math.inf
+        self._rounds: set[anyio.CancelScope] = set()
+
+    def begin(self, grace_s: float) -> None:
+        self.stopping = True
+        self._deadline = anyio.current_time() + max(0.0, grace_s)
+        for scope in self._rounds:
+            scope.deadline = min(scope.deadline, self._deadline)
+
+    @contextmanager
+    def protect(self) -> Iterator[None]:
+        with anyio.CancelScope(shield=True, deadline=self._deadline) as scope:
+            self._rounds.add(scope)
+            try:
+                yield
+            finally:
+                self._rounds.discard(scope)
+
+
+async def run_deliverer(ctx: Context, stats: DeliveryStats | None = None, *, drain: Drain | None = None) -> None:
     stats = stats if stats is not None else DeliveryStats()
-    while True:
+    while drain is None or not drain.stopping:
         ctx.reset_outbox()
+        claimed = 0  # stays 0 when a drained round is cut off at its deadline
         try:
-            claimed = await deliver_due(ctx, stats=stats)
+            if drain is None:
+                claimed = await deliver_due(ctx, stats=stats)
+            else:
+                with drain.protect():
+                    claimed = await deliver_due(ctx, stats=stats)
         except Exception:
             log.exception("deliverer round failed")
             claimed = 0
@@ -99,11 +134,12 @@ async def run_workers(
     ctx: Context,
     *,
     stats: DeliveryStats | None = None,
+    drain: Drain | None = None,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Recover, then run the poller and the deliverer until cancelled."""
+    """Recover, then run the poller and the deliverer until cancelled (see ``Drain`` for a graceful stop)."""
     await recover(ctx)
     async with anyio.create_task_group() as tg:
         tg.start_soon(run_poller, ctx)
-        tg.start_soon(run_deliverer, ctx, stats)
+        tg.start_soon(lambda: run_deliverer(ctx, stats, drain=drain))
         task_status.started()
