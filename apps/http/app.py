@@ -1,0 +1,125 @@
+"""``create_app(client, settings)``: the Starlette app around a built ``kiegen.Client``. It only wires.
+
+The lifespan enters the client (its store, migrations, gateway and messengers open) and, with ``workers``
+(the default), runs the services' workers: start-up recovery, the poller and the deliverer. At shutdown it
+stops taking work and gives deliveries in flight ``drain_s`` seconds to finish (``kiegen.services.Drain``);
+anything left is picked up through its lease by the next process. Build the client with ``workers=False``
+(``kiegen.bootstrap.build(..., workers=False)``): the app runs them, so that it can drain them.
+
+Routes: see ``apps.http.openapi`` (also served at ``/openapi.json``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from apps.http.api import create_generation, get_generation, list_models
+from apps.http.bodies import error
+from apps.http.callbacks import kie_callback
+from apps.http.logs import AccessLog
+from apps.http.metrics import MeteredMessenger, Metrics
+from apps.http.ops import healthz, metrics, openapi, readyz
+from apps.http.state import ApiKeys, AppState
+from kiegen.client import Client
+from kiegen.core.errors import KiegenError
+from kiegen.services import CALLBACK_PATH, DeliveryStats, Drain, run_workers
+from kiegen.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("kiegen.http")
+
+
+async def _kiegen_error(request: Request, exc: Exception) -> Response:
+    """A kiegen error no route handled (the database is down, a lease was lost): 503 when worth a retry."""
+    assert isinstance(exc, KiegenError)
+    log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
+    if exc.retryable:
+        return error(503, "unavailable", "try again shortly", headers={"Retry-After": "1"})
+    return error(500, "internal", type(exc).__name__)
+
+
+async def _workers(
+    client: Client, stats: DeliveryStats, drain: Drain, *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
+    await run_workers(client.ctx, stats=stats, drain=drain, task_status=task_status)
+
+
+def create_app(
+    client: Client,
+    settings: Settings,
+    *,
+    workers: bool = True,
+    drain_s: float = 10.0,
+    metrics_: Metrics | None = None,
+    resources: Sequence[AbstractAsyncContextManager[Any]] = (),
+    webhooks: bool | None = None,
+) -> Starlette:
+    """The app. ``resources`` are entered before the client and closed after it (e.g. a webhook messenger or
+    the gateway's HTTP client); ``webhooks`` says whether ``webhook_url`` is accepted (default: the
+    settings have a webhook secret)."""
+    metrics_ = metrics_ or Metrics()
+    stats = DeliveryStats()
+    metrics_.delivery_stats = stats
+    simulator = client.simulator
+    if simulator is not None:
+        metrics_.simulator_calls = lambda: dict(simulator.calls)
+    client.ctx.messenger = MeteredMessenger(client.ctx.messenger, metrics_)
+    state = AppState(
+        client=client,
+        metrics=metrics_,
+        api_keys=ApiKeys(settings.api_keys),
+        webhooks=bool(settings.webhook_secret) if webhooks is None else webhooks,
+        allow_private_urls=settings.allow_private_urls,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for resource in resources:
+                await stack.enter_async_context(resource)
+            await stack.enter_async_context(client)
+            if not workers:
+                yield
+                return
+            drain = Drain()
+            async with anyio.create_task_group() as tg:
+                await tg.start(_workers, client, stats, drain)
+                log.info("workers started")
+                try:
+                    yield
+                finally:
+                    drain.begin(drain_s)
+                    tg.cancel_scope.cancel()
+            log.info("workers stopped (deliveries: %d sent, %d deferred)", stats.sent, stats.deferred)
+
+    routes = [
+        Route(CALLBACK_PATH + "/{job_id}", kie_callback, methods=["POST"]),
+        Route(CALLBACK_PATH, kie_callback, methods=["POST"]),
+        Route("/v1/generations", create_generation, methods=["POST"]),
+        Route("/v1/generations/{job_id}", get_generation, methods=["GET"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(AccessLog)],
+        exception_handlers={KiegenError: _kiegen_error},
+    )
+    app.state.kiegen = state
+    return app
