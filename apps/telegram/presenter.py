@@ -62,8 +62,10 @@ class BotPresenter:
     def card_done(self, job: Job) -> str | None:
         return self.tr(job)("done" if job.status is JobStatus.SUCCEEDED else "not_done", title=self.title(job))
 
-    def card_progress(self, job: Job, seconds: int) -> str:
+    def card_progress(self, job: Job, seconds: int | None) -> str:
+        """Queued until KIE has accepted the task (or when ``seconds`` is None), then generating with the
+        seconds since it was accepted."""
         tr = self.tr(job)
-        if job.status is JobStatus.RUNNING:
+        if seconds is not None and job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             return tr("generating", title=self.title(job), seconds=seconds)
         return tr("queued", title=self.title(job))

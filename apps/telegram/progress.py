@@ -1,4 +1,4 @@
-"""Progress of the status card: queued → generating (elapsed seconds) → done.
+"""Progress of the status card: queued → generating (seconds since KIE accepted the task) → done.
 
 Handlers only create jobs; this watcher follows each running job of the bot (woken by the Notifier, and every
 ``tick_s`` to advance the seconds) and edits its card, with an ``upload_photo`` chat action while it runs.
@@ -34,7 +34,7 @@ class ProgressWatcher:
         client: Client,
         bot: Bot,
         *,
-        progress_text: Callable[[Job, int], str],
+        progress_text: Callable[[Job, int | None], str],
         done_text: Callable[[Job], str | None],
         tick_s: float = 5.0,
     ) -> None:
@@ -83,7 +83,7 @@ class ProgressWatcher:
                     if text != shown:
                         shown = text
                         await self._edit(card, text)
-                    if job.status is JobStatus.RUNNING:
+                    if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
                         await self._action(card[0])
                     await sleep_or_wake(clock, self.tick_s, subscription.wait)
         finally:

@@ -18,7 +18,6 @@ from kiegen.core.errors import InsufficientCredits, InvalidInput, QuotaExceeded
 from kiegen.core.models import ModelSpec
 from kiegen.ports.bot import Draft
 
-
 _TEXT = F.text & ~F.text.startswith("/")
 _IMAGE = F.photo | F.document
 
@@ -195,7 +194,7 @@ async def generate(
     await deps.bots.save_draft(attrs.evolve(draft, job_id=job.id, card_message_id=card, updated_at=deps.now()))
     await state.clear()
     await query.answer(tr.plain("started"))
-    presenter_text = deps.progress.progress_text(job, 0)
+    presenter_text = deps.progress.progress_text(job, None)
     await show(bot, chat, card, screens.Screen(presenter_text))
     deps.progress.watch(job)
 

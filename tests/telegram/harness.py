@@ -1,0 +1,133 @@
+"""The in-process bot: the real Dispatcher and routers, a Bot on ``FakeSession``, the real kiegen services on
+memory adapters, a FakeClock and the built-in KIE simulator. Updates go in through ``dp.feed_update``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+import httpx
+from aiogram.types import Update
+
+from apps.telegram.app import build_dispatcher, create_bot, create_messenger, make_deps
+from apps.telegram.config import BotConfig
+from apps.telegram.i18n import Catalog
+from kiegen.adapters.aiogram import DeliveryLimits, Pacer
+from kiegen.adapters.memory import FakeClock, InMemoryBotStore, InMemoryJobStore, SimulatorConfig
+from kiegen.bootstrap import registry_for
+from kiegen.client import Client
+from kiegen.services import Config
+from kiegen.settings import Settings
+from kiegen.simulator.png import make_png
+from tests.telegram import updates as up
+from tests.telegram.fake_telegram import FakeTelegram
+from tests.telegram.session import FakeSession
+
+TOKEN = "123456789:AAH-test-SECRET-token-do-not-log-0123"
+PNG = make_png("telegram-tests")
+
+
+def serve_results(request: httpx.Request) -> httpx.Response:
+    """Result URLs of the simulator, as our own download (ladder rung 2, Original file) sees them."""
+    return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+
+
+class Harness:
+    def __init__(
+        self,
+        *,
+        free_quota: int | None = None,
+        prices: Mapping[str, int] | None = None,
+        delay_s: float = 6.0,
+        config: BotConfig | None = None,
+        simulator: SimulatorConfig | None = None,
+    ) -> None:
+        self.fake = FakeTelegram(TOKEN)
+        self.session = FakeSession(self.fake)
+        self.clock = FakeClock()
+        self.catalog = Catalog.load()
+        self.bot = create_bot(TOKEN, session=self.session)
+        settings = Settings(telegram_bot_token=TOKEN, prices=dict(prices or {}), free_quota=free_quota)
+        self.http = httpx.AsyncClient(transport=httpx.MockTransport(serve_results))
+        self.messenger = create_messenger(
+            self.bot,
+            self.catalog,
+            settings,
+            pacer=Pacer(per_chat_s=0, per_group_s=0, global_per_s=0),
+            limits=DeliveryLimits(allow_private=True),
+            http=self.http,
+        )
+        self.store = InMemoryJobStore()
+        self.client = Client(
+            store=self.store,
+            clock=self.clock,
+            messengers=[self.messenger],
+            config=Config(registry=registry_for(settings), free_quota=free_quota),
+            simulator=simulator or SimulatorConfig(delay_s=delay_s),
+        )
+        self.bots = InMemoryBotStore()
+        self.deps = make_deps(
+            self.client, self.bot, self.messenger, self.catalog, bots=self.bots, config=config or BotConfig()
+        )
+        self.dp = build_dispatcher(self.deps)
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def __aenter__(self) -> Harness:
+        await self.client.__aenter__()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        await self._tg.start(self.deps.progress.run)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+        await self.client.__aexit__(None, None, None)
+        await self.http.aclose()
+
+    @property
+    def simulator(self) -> Any:
+        return self.client.simulator
+
+    async def feed(self, update: dict[str, Any]) -> None:
+        full = {"update_id": len(self.fake.calls) + 1, **update}
+        await self.dp.feed_update(self.bot, Update.model_validate(full, context={"bot": self.bot}))
+
+    async def say(self, uid: int, body: str, *, lang: str = "en") -> None:
+        await self.feed(up.text(uid, body, lang=lang))
+
+    def card(self, chat: int) -> dict[str, Any]:
+        """A snapshot of the newest bot message with buttons (the card, or a result)."""
+        return copy.deepcopy([m for m in self.fake.sent_to(chat) if m.get("reply_markup")][-1])
+
+    def buttons(self, message: dict[str, Any]) -> list[tuple[str, str]]:
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
+
+    async def press(self, uid: int, label: str, message: dict[str, Any] | None = None, *, lang: str = "en") -> None:
+        message = message or self.card(uid)
+        matches = [data for text, data in self.buttons(message) if label in text]
+        assert matches, f"no button {label!r} in {self.buttons(message)}"
+        await self.feed(up.tap(uid, matches[0], _as_sent(message), lang=lang))
+
+    async def tap_data(self, uid: int, data: str, message: dict[str, Any]) -> None:
+        await self.feed(up.tap(uid, data, _as_sent(message)))
+
+    def last_text(self, chat: int) -> str:
+        message = self.fake.last(chat)
+        return str(message.get("text") or message.get("caption") or "")
+
+    async def run_for(self, seconds: float, step: float = 1.0) -> None:
+        await self.clock.advance(seconds, step=step)
+
+
+def _as_sent(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in message.items()
+        if k in ("message_id", "date", "chat", "from", "text", "caption", "reply_markup")
+    }

@@ -1,0 +1,98 @@
+"""Update builders: the JSON Telegram sends, as dicts (fed to ``dp.feed_update`` or to getUpdates)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+_ids = itertools.count(1)
+_messages = itertools.count(10_000)
+DATE = 1_767_268_800
+
+
+def user(uid: int, lang: str = "en") -> dict[str, Any]:
+    return {"id": uid, "is_bot": False, "first_name": f"User{uid}", "language_code": lang}
+
+
+def _message(uid: int, lang: str, chat: int | None = None, **fields: Any) -> dict[str, Any]:
+    chat_id = uid if chat is None else chat
+    return {
+        "message": {
+            "message_id": next(_messages),
+            "date": DATE,
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+            "from": user(uid, lang),
+            **fields,
+        }
+    }
+
+
+def text(uid: int, body: str, *, lang: str = "en") -> dict[str, Any]:
+    fields: dict[str, Any] = {"text": body}
+    if body.startswith("/"):
+        fields["entities"] = [{"type": "bot_command", "offset": 0, "length": len(body.split()[0])}]
+    return _message(uid, lang, **fields)
+
+
+def photo(uid: int, file_id: str, *, size: int = 1000, caption: str | None = None, lang: str = "en") -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "photo": [{"file_id": file_id, "file_unique_id": "u" + file_id, "width": 800, "height": 600, "file_size": size}]
+    }
+    if caption:
+        fields["caption"] = caption
+    return _message(uid, lang, **fields)
+
+
+def document(
+    uid: int, file_id: str, *, mime: str, size: int = 1000, name: str = "file.bin", lang: str = "en"
+) -> dict[str, Any]:
+    doc = {"file_id": file_id, "file_unique_id": "u" + file_id, "file_name": name, "mime_type": mime, "file_size": size}
+    return _message(uid, lang, document=doc)
+
+
+def sticker(uid: int, *, lang: str = "en") -> dict[str, Any]:
+    st = {
+        "file_id": "st1",
+        "file_unique_id": "ust1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+    return _message(uid, lang, sticker=st)
+
+
+def tap(uid: int, data: str, message: dict[str, Any], *, lang: str = "en") -> dict[str, Any]:
+    return {
+        "callback_query": {
+            "id": str(next(_ids)),
+            "from": user(uid, lang),
+            "chat_instance": "ci",
+            "data": data,
+            "message": message,
+        }
+    }
+
+
+def pre_checkout(uid: int, payload: str, amount: int, *, currency: str = "XTR") -> dict[str, Any]:
+    return {
+        "pre_checkout_query": {
+            "id": str(next(_ids)),
+            "from": user(uid),
+            "currency": currency,
+            "total_amount": amount,
+            "invoice_payload": payload,
+        }
+    }
+
+
+def successful_payment(uid: int, payload: str, amount: int, charge_id: str) -> dict[str, Any]:
+    payment = {
+        "currency": "XTR",
+        "total_amount": amount,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": charge_id,
+        "provider_payment_charge_id": "",
+    }
+    return _message(uid, "en", successful_payment=payment)
