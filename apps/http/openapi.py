@@ -52,6 +52,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "GenerationRequest": {
         "type": "object",
+        "example": {"model": "z-image", "input": {"prompt": "a red fox in the snow"}},
         "required": ["model", "input"],
         "additionalProperties": False,
         "properties": {
