@@ -72,7 +72,10 @@ def run_together(db: Db, commands: list[list[str]], *, timeout_s: float = 150) -
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-                proc.communicate()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()
+            proc.wait()
 
 
 async def drop_schema(url: str, schema: str) -> None:

@@ -23,12 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from kiegen.core.errors import ConfigurationError
 
-__all__ = ["BUSY_TIMEOUT_MS", "WRITE", "create_engine", "redacted"]
+__all__ = ["BUSY_TIMEOUT_MS", "IMMEDIATE", "SINGLE", "WRITE", "create_engine", "redacted"]
 
 WRITE = "kiegen_write"
 """Execution option saying how a transaction writes, for SQLite: ``"immediate"`` (several statements: BEGIN
 IMMEDIATE) or ``"single"`` (one statement, which SQLite runs as its own transaction: no BEGIN at all, so the
 write lock is held for the shortest time). Other engines ignore it."""
+IMMEDIATE = "immediate"
+SINGLE = "single"
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -90,9 +92,9 @@ def _sqlite_engine(url: URL, *, pool_size: int) -> AsyncEngine:
     @sa.event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         mode = connection.get_execution_options().get(WRITE)
-        if mode == "immediate":
+        if mode == IMMEDIATE:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif mode != "single":
+        elif mode != SINGLE:
             connection.exec_driver_sql("BEGIN")
 
     return engine

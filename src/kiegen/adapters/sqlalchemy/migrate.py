@@ -27,7 +27,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kiegen.adapters.sqlalchemy.engine import WRITE, create_engine
+from kiegen.adapters.sqlalchemy.engine import IMMEDIATE, WRITE, create_engine
 from kiegen.core.errors import StoreError
 
 __all__ = ["MIGRATIONS", "current_revision", "head_revision", "migrate", "upgrade_engine"]
@@ -63,7 +63,7 @@ async def migrate(url: str | URL, *, schema: str | None = None, revision: str = 
 async def upgrade_engine(engine: AsyncEngine, *, schema: str | None = None, revision: str = "head") -> None:
     try:
         async with engine.connect() as conn:
-            await conn.execution_options(**{WRITE: True})
+            await conn.execution_options(**{WRITE: IMMEDIATE})
             async with conn.begin():
                 if engine.dialect.name == "postgresql":
                     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))

@@ -117,8 +117,9 @@ jobs = sa.Table(
     # task id lookups (callbacks, polls) use the unique index; NULLs (not yet submitted) never collide.
     sa.UniqueConstraint("task_id"),
     sa.UniqueConstraint("user_id", "idempotency_key"),
-    # "due for a remote check": only live jobs are indexed, so the index stays small as history grows.
-    sa.Index("ix_jobs_due", "next_check_at", **_partial(ACTIVE_JOB)),
+    # "due for a remote check": only live jobs are indexed, so the index stays small as history grows; the id
+    # is in it so that ORDER BY next_check_at, id LIMIT n reads n entries and stops (no sort).
+    sa.Index("ix_jobs_due", "next_check_at", "id", **_partial(ACTIVE_JOB)),
     # a user's history, newest first.
     sa.Index("ix_jobs_user_created", "user_id", "created_at"),
     sa.Index("ix_jobs_created", "created_at"),
@@ -152,7 +153,7 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("receipt", sa.Text, nullable=True),
     sa.Column("sent_at", UTCDateTime, nullable=True),
-    sa.Index("ix_deliveries_pending", "next_attempt_at", **_partial(PENDING_DELIVERY)),
+    sa.Index("ix_deliveries_pending", "next_attempt_at", "id", **_partial(PENDING_DELIVERY)),
     sa.Index("ix_deliveries_job", "job_id"),
 )
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kiegen.adapters.sqlalchemy import schema as t
-from kiegen.adapters.sqlalchemy.engine import WRITE, create_engine
+from kiegen.adapters.sqlalchemy.engine import IMMEDIATE, SINGLE, WRITE, create_engine
 from kiegen.adapters.sqlalchemy.migrate import upgrade_engine
 from kiegen.adapters.sqlalchemy.rows import (
     delivery_from_row,
@@ -115,7 +115,7 @@ class SqlAlchemyJobStore:
         async with self._writer_turn():
             with _translated():
                 async with self._engine.connect() as conn:
-                    await conn.execution_options(**{WRITE: "single" if single else "immediate"})
+                    await conn.execution_options(**{WRITE: SINGLE if single else IMMEDIATE})
                     async with conn.begin():
                         yield conn
 
@@ -143,6 +143,14 @@ class SqlAlchemyJobStore:
     def _claimable(self, query: sa.Select[Any]) -> sa.Select[Any]:
         # SQLite has no row locks: BEGIN IMMEDIATE already made this transaction the only writer.
         return query.with_for_update(skip_locked=True) if self._postgres else query
+
+    async def _prefer_ordered_index(self, conn: AsyncConnection) -> None:
+        # PostgreSQL multiplies the selectivities of "status is live" and "next_check_at <= now" as if they
+        # were independent, while only live jobs have a next check: it then expects a handful of rows and picks
+        # a bitmap scan that reads and sorts every due row (thousands after an outage) before LIMIT. Walking the
+        # partial index in order stops after ``limit`` rows. Scoped to this claim's transaction.
+        if self._postgres:
+            await conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
 
     async def _lock_user(self, conn: AsyncConnection, user_id: str) -> None:
         if self._postgres:
@@ -254,6 +262,7 @@ class SqlAlchemyJobStore:
             .limit(limit)
         )
         async with self._write() as conn:
+            await self._prefer_ordered_index(conn)
             ids = list((await conn.scalars(due)).all())
             if not ids:
                 return []
@@ -312,7 +321,8 @@ class SqlAlchemyJobStore:
             .values(attempt=t.deliveries.c.attempt + 1, lease_until=lease_until)
             .returning(*t.deliveries.c)
         )
-        async with self._write(single=True) as conn:
+        async with self._write(single=True) as conn:  # single: on SQLite; PostgreSQL always has a transaction
+            await self._prefer_ordered_index(conn)
             claimed = [delivery_from_row(row) for row in (await conn.execute(claim)).mappings()]
         claimed.sort(key=lambda d: (d.next_attempt_at, d.id))
         return [Claim(delivery=d, attempt=d.attempt, lease_until=d.lease_until or lease_until) for d in claimed]

@@ -62,7 +62,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_jobs_user_id_idempotency_key"),
     )
     op.create_index(
-        "ix_jobs_due", "jobs", ["next_check_at"], sqlite_where=sa.text(ACTIVE_JOB), postgresql_where=sa.text(ACTIVE_JOB)
+        "ix_jobs_due",
+        "jobs",
+        ["next_check_at", "id"],
+        sqlite_where=sa.text(ACTIVE_JOB),
+        postgresql_where=sa.text(ACTIVE_JOB),
     )
     op.create_index("ix_jobs_user_created", "jobs", ["user_id", "created_at"])
     op.create_index("ix_jobs_created", "jobs", ["created_at"])
@@ -105,7 +109,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_deliveries_pending",
         "deliveries",
-        ["next_attempt_at"],
+        ["next_attempt_at", "id"],
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     )
