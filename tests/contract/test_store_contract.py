@@ -11,6 +11,7 @@ import anyio
 import attrs
 import pytest
 
+from kiegen.adapters.memory import InMemoryJobStore
 from kiegen.core.billing import LedgerEntry, LedgerKind, balance_of, topup
 from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
 from kiegen.core.errors import ConcurrencyConflict, InsufficientCredits, JobNotFound, LeaseLost, QuotaExceeded
@@ -295,6 +296,26 @@ async def test_a_task_id_belongs_to_one_job(store: JobStore) -> None:
     stored = await store.get(second.id)
     assert stored is not None
     assert stored.task_id is None
+
+
+async def test_creating_a_job_whose_task_id_is_taken_raises_and_writes_nothing(
+    store: JobStore, request: pytest.FixtureRequest
+) -> None:
+    if isinstance(store, InMemoryJobStore):
+        # adapters/memory/store.py create_job counts the quota and writes the hold before _put() refuses the
+        # task id; strict, so this marker must go when that is fixed.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="InMemoryJobStore writes the hold first"))
+    await fund(store, "u1", 10)
+    await store.create_job(make_job(task_id="task-taken"))
+    paid = make_job(task_id="task-taken", user_id="u1", price=3)
+    free = make_job(task_id="task-taken", user_id="u1")
+    with pytest.raises(ValueError, match="task-taken"):
+        await store.create_job(paid)
+    with pytest.raises(ValueError, match="task-taken"):
+        await store.create_job(free, free_quota=5)
+    assert (await store.get(paid.id), await store.get(free.id)) == (None, None)
+    assert await store.balance("u1") == 10
+    assert await store.free_uses("u1", T0.date()) == 0
 
 
 async def test_list_jobs_is_newest_first_per_user_and_limited(store: JobStore) -> None:
