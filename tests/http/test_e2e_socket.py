@@ -46,6 +46,13 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return -1.0
+
+
 def text_after(log: Path, needle: str) -> bool:
     return needle in log.read_text()
 
@@ -93,6 +100,10 @@ async def test_the_service_end_to_end_over_real_sockets(tmp_path: Path) -> None:
                 normal = (receiver.delivered(ids), receiver.duplicates(ids))
                 print(f"\nE2E normal: {normal[0]}/200 delivered, duplicates={normal[1]}")
                 assert normal == (200, 0)
+                metrics = (await http.get("/metrics")).text
+                assert _sample(metrics, 'kiegen_kie_requests_total{endpoint="createTask",status="200"}') == 200
+                assert _sample(metrics, 'kiegen_jobs{status="succeeded"}') == 200
+                assert _sample(metrics, 'kiegen_callbacks_total{outcome="applied"}') == 200
 
                 print(f"  ({time.monotonic() - started:.1f} s)")
                 # 2. 50 copies of every callback: still one webhook each.
