@@ -10,14 +10,16 @@ problem prints one line and exits with status 2.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping
 
+import anyio
 from aiogram.utils.token import TokenValidationError
 
+from apps.telegram.app import BotApp
 from apps.telegram.config import BotConfig
 from kiegen.adapters.aiogram import token_redaction
 from kiegen.core.errors import ConfigurationError
@@ -44,8 +46,6 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     if config.webhook and not settings.public_url:
         return _fail("KIEGEN_TELEGRAM_WEBHOOK=1 needs KIEGEN_PUBLIC_URL (where Telegram can reach this server)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from apps.telegram.app import BotApp
-
     with token_redaction(token):
         try:
             app = BotApp.from_settings(settings, config)
@@ -53,9 +53,23 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             return _fail("TELEGRAM_BOT_TOKEN is malformed: it looks like 123456:ABC-DEF...")
         if settings.simulated:
             print("apps.telegram: KIE_API_KEY is not set: generating with the built-in simulator", file=sys.stderr)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(app.run())
+        asyncio.run(_run_until_signalled(app))
     return 0
+
+
+async def _run_until_signalled(app: BotApp) -> None:
+    """SIGINT/SIGTERM stop the bot gracefully (the poller stops, the database is closed)."""
+    async with anyio.create_task_group() as tg:
+
+        async def watch_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    app.stop()
+                    return
+
+        tg.start_soon(watch_signals)
+        await app.run()
+        tg.cancel_scope.cancel()
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ class BotApp:
     client: Client
     deps: Deps
     dispatcher: Dispatcher
+    _scope: anyio.CancelScope | None = attrs.field(default=None, init=False)
 
     @classmethod
     def from_settings(
@@ -137,20 +138,32 @@ class BotApp:
         """Open the client (workers deliver), follow progress, set the command menus, then poll or serve the
         webhook until cancelled."""
         try:
-            async with self.client, anyio.create_task_group() as tg:
-                await tg.start(self.deps.progress.run)
-                await set_commands(self.bot, self.deps.catalog)
-                if self.config.webhook:
-                    from apps.telegram.webhook import serve_webhook
-
-                    await serve_webhook(self, task_status=task_status)
-                else:
-                    await self.bot.delete_webhook(drop_pending_updates=False)
-                    task_status.started()
-                    await self.dispatcher.start_polling(
-                        self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
-                    )
-                tg.cancel_scope.cancel()
+            async with self.client:
+                with anyio.CancelScope() as self._scope:
+                    async with anyio.create_task_group() as tg:
+                        await tg.start(self.deps.progress.run)
+                        await set_commands(self.bot, self.deps.catalog)
+                        await self._serve(tg, task_status)
+                        tg.cancel_scope.cancel()
         finally:
-            await self.deps.messenger.aclose()
-            await self.bot.session.close()
+            with anyio.CancelScope(shield=True):
+                await self.deps.messenger.aclose()
+                await self.bot.session.close()
+
+    def stop(self) -> None:
+        """End ``run`` gracefully: polling stops, then the client closes its workers and database."""
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _serve(self, tg: anyio.abc.TaskGroup, task_status: anyio.abc.TaskStatus[None]) -> None:
+        from apps.telegram.webhook import callbacks_app, serve_asgi, serve_webhook
+
+        if self.config.webhook:
+            await serve_webhook(self, task_status=task_status)
+            return
+        callbacks = callbacks_app(self)
+        if callbacks is not None:
+            tg.start_soon(serve_asgi, self, callbacks)
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        task_status.started()
+        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10)

@@ -2,7 +2,8 @@
 ``X-Telegram-Bot-Api-Secret-Token``; the header is compared in constant time and anything else gets 401. The
 update is handed to the dispatcher in the background so that Telegram gets its 200 at once.
 
-KIE callbacks: when ``apps.http`` is installed, its app serves every other path of the same server."""
+KIE callbacks: when KIEGEN_PUBLIC_URL is set, ``apps.http`` serves every other path of the same server (in
+polling mode it is served alone on KIEGEN_HOST:KIEGEN_PORT)."""
 
 from __future__ import annotations
 
@@ -92,32 +93,56 @@ async def _reply(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _callbacks_app(app: BotApp) -> Any | None:
-    """The KIE callback endpoint of ``apps.http`` when that app is available."""
+def callbacks_app(app: BotApp) -> Any | None:
+    """``apps.http`` (KIE callbacks, and its REST API) on the bot's client, when KIEGEN_PUBLIC_URL is set. Its
+    lifespan is not run: the bot already owns the client and its workers."""
     if not app.settings.public_url:
         return None
     try:
-        from apps.http.app import create_app  # type: ignore[import-not-found,unused-ignore]
+        from apps.http.app import create_app
     except ImportError:
-        log.warning("apps.http is not available: KIE callbacks are not served here (polling still completes jobs)")
+        log.warning("apps.http is not installed: KIE callbacks are not served here (polling still completes jobs)")
         return None
-    return create_app(app.client, app.settings)
+    return create_app(app.client, app.settings, workers=False)
+
+
+class _NoLifespan:
+    """Serves an ASGI app whose lifespan must not run (the bot owns the client)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await self.inner(scope, receive, send)
+
+
+async def serve_asgi(app: BotApp, asgi: Any) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        _NoLifespan(asgi), host=app.settings.host, port=app.settings.port, log_level="warning", lifespan="on"
+    )
+    await uvicorn.Server(config).serve()
 
 
 async def serve_webhook(app: BotApp, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-    import uvicorn
-
     secret = app.config.webhook_secret
     public_url = app.settings.public_url
     if not secret or not public_url:
         raise RuntimeError("webhook mode needs KIEGEN_TELEGRAM_WEBHOOK_SECRET and KIEGEN_PUBLIC_URL")
-    asgi = WebhookApp(app, secret=secret, fallback=_callbacks_app(app))
+    asgi = WebhookApp(app, secret=secret, fallback=callbacks_app(app))
     await app.bot.set_webhook(
         f"{public_url}{WEBHOOK_PATH}",
         secret_token=secret,
         allowed_updates=app.dispatcher.resolve_used_update_types(),
     )
-    config = uvicorn.Config(asgi, host=app.settings.host, port=app.settings.port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
     task_status.started()
-    await server.serve()
+    await serve_asgi(app, asgi)

@@ -21,6 +21,7 @@ class FakeBotApiServer:
         self.paths: list[str] = []
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._closing = False
 
     def push(self, update: dict[str, Any]) -> dict[str, Any]:
         pushed = self.fake.push_update(update)
@@ -43,6 +44,8 @@ class FakeBotApiServer:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._runner is not None
+        self._closing = True  # ends pending long polls at once
+        self._changed.set()
         await self._runner.cleanup()
 
     async def _method(self, request: web.Request) -> web.Response:
@@ -72,7 +75,7 @@ class FakeBotApiServer:
         timeout = float(params.get("timeout") or 0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not any(u["update_id"] >= offset for u in self.fake.updates):
+        while not self._closing and not any(u["update_id"] >= offset for u in self.fake.updates):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return

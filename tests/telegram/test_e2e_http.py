@@ -1,0 +1,256 @@
+"""End to end over real HTTP: the real aiogram Bot (long polling) pointed at a fake Bot API server on
+127.0.0.1 with ``TelegramAPIServer.from_base``, the KIE simulator app over HTTP (the httpx gateway), the real
+kiegen services and the SQLite job store. The BotStore is the in-memory one (its SQL version waits for the
+storage package); a "restart" keeps that object, as a database would. asyncio only: aiogram."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from apps.telegram.app import BotApp
+from apps.telegram.config import BotConfig
+from kiegen.adapters.aiogram import token_redaction
+from kiegen.adapters.memory import InMemoryBotStore
+from kiegen.core.delivery import DeliveryStatus
+from kiegen.core.jobs import JobStatus
+from kiegen.settings import Settings
+from kiegen.simulator.app import create_app, running_in_thread
+from kiegen.simulator.engine import SimulatorConfig
+from tests.telegram import updates as up
+from tests.telegram.fake_telegram import FakeTelegram
+from tests.telegram.harness import PNG, TOKEN
+from tests.telegram.server import FakeBotApiServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+class RecordingAsgi:
+    """Every request the KIE simulator receives, to prove the bot token never reaches KIE."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seen: list[bytes] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        self.seen.append(scope["path"].encode() + b"?" + scope.get("query_string", b""))
+        self.seen.extend(v for _, v in scope.get("headers", []))
+
+        async def recording_receive() -> Any:
+            message = await receive()
+            self.seen.append(message.get("body", b""))
+            return message
+
+        await self.inner(scope, recording_receive, send)
+
+
+class World:
+    def __init__(self, server: FakeBotApiServer, kie_url: str, kie: Any, db: Path) -> None:
+        self.server, self.fake, self.kie_url, self.kie, self.db = server, server.fake, kie_url, kie, db
+        self.bots = InMemoryBotStore()
+        self.app: BotApp | None = None
+
+    def settings(self) -> Settings:
+        return Settings(
+            telegram_bot_token=TOKEN,
+            telegram_api_url=self.server.url,
+            kie_api_key="kie-test-key",
+            kie_base_url=self.kie_url,
+            kie_upload_url=self.kie_url,
+            database_url=f"sqlite+aiosqlite:///{self.db}",
+            allow_private_urls=True,
+            free_quota=20,
+            prices={"qwen/image-edit": 5},
+        )
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[BotApp]:
+        app = BotApp.from_settings(self.settings(), BotConfig(progress_tick_s=1.0), bots=self.bots)
+        app.deps.messenger.limits = type(app.deps.messenger.limits)(allow_private=True)
+        self.app = app
+        async with anyio.create_task_group() as tg:
+            await tg.start(app.run)
+            try:
+                yield app
+            finally:
+                app.stop()
+
+    def send(self, update: dict[str, Any]) -> None:
+        self.server.push(update)
+
+    async def until(self, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            await anyio.sleep(0.05)
+        raise AssertionError("timed out waiting")
+
+    def card(self, chat: int) -> dict[str, Any]:
+        import copy
+
+        return copy.deepcopy([m for m in self.fake.sent_to(chat) if m.get("reply_markup")][-1])
+
+    def tap(self, chat: int, label: str, message: dict[str, Any] | None = None) -> None:
+        message = message or self.card(chat)
+        rows = message["reply_markup"]["inline_keyboard"]
+        data = next(b["callback_data"] for row in rows for b in row if label in b["text"])
+        keep = ("message_id", "date", "chat", "from", "text", "caption")
+        self.send(up.tap(chat, data, {k: v for k, v in message.items() if k in keep}))
+
+    def count(self, chat: int) -> int:
+        return len(self.fake.sent_to(chat))
+
+    async def step(self, chat: int, action: Callable[[], None], check: Callable[[], Any] | None = None) -> None:
+        """Do something and wait until the bot answered (a new message, an edit or a callback answer)."""
+        before = (len(self.fake.calls),)
+        action()
+        await self.until(check or (lambda: len(self.fake.calls) > before[0]))
+        await anyio.sleep(0.15)
+
+
+@contextmanager
+def kie_simulator() -> Iterator[tuple[str, Any, RecordingAsgi]]:
+    app = create_app(config=SimulatorConfig(delay_s=1.0), api_key="kie-test-key")
+    recorder = RecordingAsgi(app)
+    with running_in_thread(recorder) as url:
+        app.set_public_url(url)
+        yield url, app.engine, recorder
+
+
+@pytest.fixture
+async def world(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[World]:
+    caplog.set_level(logging.DEBUG)
+    with token_redaction(TOKEN), kie_simulator() as (kie_url, engine, recorder):
+        async with FakeBotApiServer(FakeTelegram(TOKEN)) as server:
+            w = World(server, kie_url, engine, tmp_path / "kiegen.db")
+            yield w
+        assert not any(TOKEN.encode() in chunk for chunk in recorder.seen), "the bot token reached KIE"
+        assert recorder.seen  # KIE was used
+    assert TOKEN not in caplog.text, "the bot token is in a log line"
+
+
+async def _generate(w: World, chat: int, *, model: str = "Z-Image", prompt: str = "a fox") -> None:
+    await w.step(chat, lambda: w.send(up.text(chat, "/start")), lambda: w.fake.sent_to(chat))
+    await w.step(chat, lambda: w.tap(chat, "Create"))
+    await w.step(chat, lambda: w.tap(chat, model))
+    await w.step(chat, lambda: w.send(up.text(chat, prompt)))
+
+
+async def test_journeys_j1_to_j10_over_http(world: World) -> None:
+    w, chat = world, 7001
+    async with w.running() as app:
+        # J1-J3
+        await _generate(w, chat)
+        assert "Balance after" in w.card(chat)["text"]
+        # J5 double tap, J6 progress, J7 result
+        card = w.card(chat)
+        w.tap(chat, "Generate", card)
+        w.tap(chat, "Generate", card)
+        photo = await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("photo")])
+        assert len(await app.client.jobs(user_id=f"tg:{chat}")) == 1
+        history = await w.until(lambda: (w.fake.message(chat, card["message_id"]).get("history") or [None])[-1])
+        await w.until(lambda: w.fake.message(chat, card["message_id"])["text"].endswith("done."))
+        texts = w.fake.message(chat, card["message_id"])["history"]
+        assert any("queued" in t for t in texts) and any("generating" in t for t in texts), history
+        assert photo[0]["caption"].startswith("Z-Image: a fox")
+        # J10 history re-sends by file_id
+        await w.step(chat, lambda: w.send(up.text(chat, "/history")))
+        before = len(w.fake.called("sendPhoto"))
+        await w.step(chat, lambda: w.tap(chat, "1."), lambda: len(w.fake.called("sendPhoto")) > before)
+        assert w.fake.called("sendPhoto")[-1].params["photo"] == photo[0]["photo"][-1]["file_id"]
+        # J9 top-up, duplicate successful_payment credited once
+        await w.step(chat, lambda: w.send(up.text(chat, "/balance")))
+        await w.step(chat, lambda: w.tap(chat, "100 credits"), lambda: w.fake.called("sendInvoice"))
+        invoice = w.fake.called("sendInvoice")[0].params
+        assert invoice["currency"] == "XTR" and len(invoice["prices"]) == 1
+        await w.step(
+            chat, lambda: w.send(up.pre_checkout(chat, invoice["payload"], 50)), lambda: w.fake.pre_checkout_answers
+        )
+        assert w.fake.pre_checkout_answers[0]["ok"] in (True, "true")
+        paid = up.successful_payment(chat, invoice["payload"], 50, "charge-e2e-1")
+        await w.step(chat, lambda: w.send(paid), lambda: "credits added" in w.fake.last(chat).get("text", ""))
+        await w.step(chat, lambda: w.send(paid))
+        assert await app.client.store.balance(f"tg:{chat}") == 100
+        # J4 + J8: an edit model with a photo, failing upstream: reference code and credits back
+        w.kie.configure(fail_rate=1.0)
+        await w.step(chat, lambda: w.send(up.text(chat, "/start")))
+        await w.step(chat, lambda: w.tap(chat, "Edit a photo"))
+        await w.step(chat, lambda: w.tap(chat, "Qwen Image-Edit"))
+        await w.step(chat, lambda: w.send(up.text(chat, "make it blue")))
+        await w.step(
+            chat,
+            lambda: w.send(up.photo(chat, w.fake.add_file(PNG))),
+            lambda: "Balance after: 95" in w.card(chat)["text"],
+        )
+        w.tap(chat, "Generate")
+        notice = await w.until(lambda: "credits are back" in w.fake.last(chat).get("text", ""))
+        assert notice and await app.client.store.balance(f"tg:{chat}") == 100
+        w.kie.configure(fail_rate=0.0)
+
+
+async def test_restart_in_the_middle_of_a_generation_loses_nothing(world: World) -> None:
+    w, chat = world, 7002
+    w.kie.configure(delay_s=4.0)
+    async with w.running():
+        await _generate(w, chat)
+        card = w.card(chat)
+        await w.step(chat, lambda: w.tap(chat, "Generate", card))
+    assert not [m for m in w.fake.sent_to(chat) if m.get("photo")]  # stopped before the result
+    async with w.running() as second:
+        await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("photo")], timeout=30)
+        await w.until(lambda: w.fake.message(chat, card["message_id"])["text"].endswith("done."))
+        [job] = await second.client.jobs(user_id=f"tg:{chat}")
+        assert job.status is JobStatus.SUCCEEDED
+    assert len([m for m in w.fake.sent_to(chat) if m.get("photo")]) == 1
+
+
+async def test_a_blocked_user_is_not_retried(world: World) -> None:
+    w, chat = world, 7003
+    async with w.running() as app:
+        await _generate(w, chat)
+        await w.step(chat, lambda: w.tap(chat, "Generate"))
+        w.fake.blocked.add(chat)
+        [job] = await app.client.jobs(user_id=f"tg:{chat}")
+
+        async def gone() -> bool:
+            return any(d.status is DeliveryStatus.GONE for d in await app.client.store.deliveries_for(job.id))
+
+        deadline = time.monotonic() + 20
+        while not await gone():
+            assert time.monotonic() < deadline
+            await anyio.sleep(0.1)
+        sends = len(w.fake.called("sendPhoto"))
+        await anyio.sleep(1.5)
+        assert len(w.fake.called("sendPhoto")) == sends
+
+
+async def test_a_photo_refused_as_too_big_arrives_as_a_document(world: World) -> None:
+    w, chat = world, 7004
+    w.fake.photo_limit = 100
+    w.fake.fail(
+        "sendPhoto",
+        400,
+        "Bad Request: failed to get HTTP URL content",
+        times=9,
+        when=lambda p: str(p.get("photo", "")).startswith("http"),
+    )
+    async with w.running() as app:
+        await _generate(w, chat)
+        await w.step(chat, lambda: w.tap(chat, "Generate"))
+        document = await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("document")])
+        assert document[0]["caption"].startswith("Z-Image")
+        assert app.deps.messenger.rungs["document"] == 1
+        urls = [c.params["photo"] for c in w.fake.called("sendPhoto") if str(c.params["photo"]).startswith("http")]
+        assert len(urls) == len(set(urls))  # a failed URL is never sent again

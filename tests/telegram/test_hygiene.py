@@ -1,0 +1,126 @@
+"""Catalogues complete in both languages; the bot token never in a log line; the command line refuses bad
+configuration in one line; webhook mode checks its secret (asyncio only where async: aiogram)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from apps.telegram.__main__ import main
+from apps.telegram.config import WEBHOOK_PATH, BotConfig
+from apps.telegram.i18n import LOCALES, Catalog
+from kiegen.adapters.aiogram import token_redaction
+from kiegen.core.errors import ConfigurationError
+from tests.telegram.harness import TOKEN, Harness
+
+APP_DIR = Path(__file__).parents[2] / "apps" / "telegram"
+
+
+def test_every_message_id_exists_in_both_catalogues() -> None:
+    catalog = Catalog.load()
+    ids = {locale: set(catalog.messages[locale]) for locale in LOCALES}
+    assert ids["en"] == ids["ru"]
+    for key in ids["en"]:
+        fields = {locale: set(re.findall(r"{(\w+)}", catalog.messages[locale][key])) for locale in LOCALES}
+        assert fields["en"] == fields["ru"], key
+
+
+def test_every_message_id_used_in_the_code_is_in_the_catalogues() -> None:
+    catalog = Catalog.load()
+    used: set[str] = set()
+    for path in APP_DIR.rglob("*.py"):
+        used |= set(re.findall(r"""\btr(?:\.plain)?\(\s*"(\w+)\"""", path.read_text()))
+    assert used and used - set(catalog.messages["en"]) == set()
+
+
+def test_handlers_hold_no_user_facing_literals() -> None:
+    for path in (APP_DIR / "routers").glob("*.py"):
+        source = path.read_text()
+        for call in re.findall(r"\.answer\(\s*\"", source):
+            pytest.fail(f"{path.name}: a literal text in {call}")
+
+
+def test_the_token_is_redacted_from_log_lines_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = f"https://api.telegram.org/bot{TOKEN}/sendMessage"
+    with token_redaction(TOKEN):
+        logging.getLogger("aiogram.event").warning("request to %s failed", url)
+        try:
+            raise OSError(f"Cannot connect to {url}")
+        except OSError:
+            logging.getLogger("aiohttp.client").exception("boom")
+    assert TOKEN not in caplog.text
+    assert "<bot-token>" in caplog.text
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage() and TOKEN not in (record.exc_text or "")
+
+
+def test_missing_token_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main({}) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TELEGRAM_BOT_TOKEN" in err and "Traceback" not in err
+
+
+def test_malformed_token_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main({"TELEGRAM_BOT_TOKEN": "not a token", "KIEGEN_DATABASE_URL": "sqlite:///:memory:"}) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "malformed" in err and "not a token" not in err
+
+
+def test_webhook_mode_refuses_to_start_without_a_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": TOKEN, "KIEGEN_TELEGRAM_WEBHOOK": "1", "KIEGEN_PUBLIC_URL": "https://bot.example"}
+    assert main(env) == 2
+    assert "KIEGEN_TELEGRAM_WEBHOOK_SECRET" in capsys.readouterr().err
+    with pytest.raises(ConfigurationError):
+        BotConfig.from_env({"KIEGEN_TELEGRAM_WEBHOOK": "1"})
+    with pytest.raises(ConfigurationError):
+        BotConfig.from_env({"KIEGEN_TELEGRAM_WEBHOOK": "1", "KIEGEN_TELEGRAM_WEBHOOK_SECRET": "bad secret!"})
+
+
+@pytest.mark.anyio
+async def test_webhook_checks_the_secret_header() -> None:
+    import httpx
+
+    from apps.telegram.webhook import WebhookApp
+
+    async with Harness() as bot:
+
+        class App:
+            pass
+
+        app = App()
+        app.bot, app.dispatcher = bot.bot, bot.dp  # type: ignore[attr-defined]
+        asgi = WebhookApp(app, secret="s3cret-token")  # type: ignore[arg-type]
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 1,
+                "chat": {"id": 5, "type": "private"},
+                "from": {"id": 5, "is_bot": False, "first_name": "A"},
+                "text": "hi",
+            },
+        }
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://bot") as http:
+            body = json.dumps(update)
+            missing = await http.post(WEBHOOK_PATH, content=body)
+            wrong = await http.post(WEBHOOK_PATH, content=body, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"})
+            right = await http.post(
+                WEBHOOK_PATH, content=body, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+            )
+            elsewhere = await http.post("/other", content=body)
+        assert (missing.status_code, wrong.status_code, right.status_code, elsewhere.status_code) == (
+            401,
+            401,
+            200,
+            404,
+        )
+        for _ in range(50):
+            if bot.fake.sent_to(5):
+                break
+            await __import__("asyncio").sleep(0.01)
+        assert bot.fake.sent_to(5)  # the update reached the dispatcher
