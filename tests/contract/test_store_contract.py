@@ -11,7 +11,6 @@ import anyio
 import attrs
 import pytest
 
-from kiegen.adapters.memory import InMemoryJobStore
 from kiegen.core.billing import LedgerEntry, LedgerKind, balance_of, topup
 from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
 from kiegen.core.errors import ConcurrencyConflict, InsufficientCredits, JobNotFound, LeaseLost, QuotaExceeded
@@ -298,13 +297,7 @@ async def test_a_task_id_belongs_to_one_job(store: JobStore) -> None:
     assert stored.task_id is None
 
 
-async def test_creating_a_job_whose_task_id_is_taken_raises_and_writes_nothing(
-    store: JobStore, request: pytest.FixtureRequest
-) -> None:
-    if isinstance(store, InMemoryJobStore):
-        # adapters/memory/store.py create_job counts the quota and writes the hold before _put() refuses the
-        # task id; strict, so this marker must go when that is fixed.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="InMemoryJobStore writes the hold first"))
+async def test_creating_a_job_whose_task_id_is_taken_raises_and_writes_nothing(store: JobStore) -> None:
     await fund(store, "u1", 10)
     await store.create_job(make_job(task_id="task-taken"))
     paid = make_job(task_id="task-taken", user_id="u1", price=3)

@@ -2,6 +2,10 @@
 
 Contract (every adapter passes ``tests/contract/test_store_contract.py``):
 
+Values: inputs and metadata must be JSON-compatible (tuples come back as lists); datetimes must be
+timezone-aware (SQL adapters return UTC). A duplicate job id on create, or a task id that already belongs to
+another job (on create or save), raises ``ValueError`` and writes nothing.
+
 Jobs
 - ``create_job(job, free_quota=None)`` writes a new job atomically with its side effects and returns
   ``Created(job, created=True)``. If ``job.user_id`` and ``job.idempotency_key`` match an existing job, nothing
@@ -21,7 +25,7 @@ Jobs
 
 Inbox
 - ``record_callback(entry)`` returns True when stored, False when an entry with the same key exists.
-- ``mark_callback(key, outcome, note)`` records what became of it; ``pending_callbacks(limit)`` lists the ones
+- ``mark_callback(key, outcome, note)`` records what became of it (an unknown key is ignored); ``pending_callbacks(limit)`` lists the ones
   still PENDING (stored, then the process died before applying them).
 
 Outbox
@@ -31,7 +35,8 @@ Outbox
 - ``complete_delivery(claim, receipt=..., now=...)`` marks SENT; ``fail_delivery(claim, error=..., now=...,
   retry_at=... | None, status=...)`` records a failure and either reschedules (``retry_at``) or ends it with
   ``status`` GONE/FAILED. Both raise ``LeaseLost`` when the delivery's attempt is no longer ``claim.attempt`` or
-  it is no longer PENDING (a newer claim owns it).
+  it is no longer PENDING (a newer claim owns it). The attempt number is the fence: a worker whose lease ran
+  out may still mark the delivery as long as nobody claimed it again (that saves a duplicate send).
 - ``deliveries_for(job_id)`` lists a job's deliveries.
 
 Ledger

@@ -44,6 +44,7 @@ class InMemoryJobStore:
                 return Created(self._jobs[existing], created=False)
         if job.id in self._jobs:
             raise ValueError(f"job id {job.id!r} already exists")
+        self._check_task_id(job)  # before any side effect: a refused create writes nothing
         hold = hold_for(job)
         if hold is not None:
             balance = self._balance_now(hold.user_id)
@@ -67,11 +68,17 @@ class InMemoryJobStore:
     def _balance_now(self, user_id: str) -> int:
         return balance_of(e for e in self._ledger.values() if e.user_id == user_id)
 
+    def _check_task_id(self, job: Job) -> None:
+        owner = self._by_task.get(job.task_id) if job.task_id is not None else None
+        if owner is not None and owner != job.id:
+            raise ValueError(f"task id {job.task_id!r} already belongs to job {owner!r}")
+
     def _put(self, job: Job) -> None:
+        self._check_task_id(job)
+        previous = self._jobs.get(job.id)
+        if previous is not None and previous.task_id not in (None, job.task_id):
+            self._by_task.pop(previous.task_id, None)
         if job.task_id is not None:
-            owner = self._by_task.get(job.task_id)
-            if owner is not None and owner != job.id:
-                raise ValueError(f"task id {job.task_id!r} already belongs to job {owner!r}")
             self._by_task[job.task_id] = job.id
         self._jobs[job.id] = job
 
