@@ -189,23 +189,35 @@ def app_env(*, port: int, kie_url: str, database_url: str, log_level: str = "DEB
 
 
 async def submit_many(
-    http: httpx.AsyncClient, count: int, webhook_url: str, *, concurrency: int = 32, model: str = "z-image"
+    http: httpx.AsyncClient, count: int, webhook_url: str | None, *, concurrency: int = 32, model: str = "z-image"
 ) -> list[str]:
-    """POST ``count`` generations (at most ``concurrency`` at once); returns their ids in order."""
+    """POST ``count`` generations (at most ``concurrency`` at once); returns their ids in order. Each carries an
+    ``Idempotency-Key``, so a request that failed on the wire is simply sent again."""
+    import uuid
+
     import anyio
 
     ids: list[str] = [""] * count
     limiter = anyio.CapacityLimiter(concurrency)
+    run = uuid.uuid4().hex[:8]
 
     async def one(n: int) -> None:
+        body: dict[str, Any] = {"model": model, "input": {"prompt": f"fox {n}"}}
+        if webhook_url:
+            body["webhook_url"] = webhook_url
+        headers = {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": f"{run}-{n}"}
         async with limiter:
-            response = await http.post(
-                "/v1/generations",
-                json={"model": model, "input": {"prompt": f"fox {n}"}, "webhook_url": webhook_url},
-                headers={"Authorization": f"Bearer {API_KEY}"},
-            )
-            response.raise_for_status()
-            ids[n] = response.json()["id"]
+            for attempt in range(5):
+                try:
+                    response = await http.post("/v1/generations", json=body, headers=headers)
+                    response.raise_for_status()
+                except httpx.TransportError:
+                    if attempt == 4:
+                        raise
+                    await anyio.sleep(0.5)
+                else:
+                    ids[n] = response.json()["id"]
+                    return
 
     async with anyio.create_task_group() as tg:
         for n in range(count):
