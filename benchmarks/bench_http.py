@@ -7,7 +7,8 @@ Ingest: the app (``python -m apps.http``, uvicorn, WARNING logs) in a subprocess
 created (their KIE tasks never call back), then one authenticated callback per job is POSTed (the first, which
 completes the job) and then as many duplicates, ``--concurrency`` at a time; against ``GET /healthz`` on the
 same server, the same number of times, as the baseline. Prints callbacks/s and p50/p99 latency, and the
-ratio to the baseline. PostgreSQL runs when KIEGEN_TEST_POSTGRES_URL (or KIEGEN_BENCH_POSTGRES_URL) is set.
+ratio to the baseline. PostgreSQL runs when KIEGEN_BENCH_POSTGRES_URL or KIEGEN_TEST_POSTGRES_URL is set, in a
+throwaway database created on that server and dropped afterwards.
 
 Pipeline: ``--jobs`` generations submitted at once, the KIE simulator (another thread of this process) taking
 a random 0-2 s per task; a webhook receiver (a third thread). Three runs of the app, side by side:
@@ -24,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio  # noqa: TID251 -- uvicorn and the SQLAlchemy adapters are asyncio-only
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,8 +222,8 @@ async def main() -> None:
                 if engine == "sqlite":
                     await ingest("SQLite", f"sqlite:///{workdir / 'ingest.db'}", args.ingest, args.concurrency, workdir)
                 elif engine == "postgres" and postgres:
-                    await _fresh_postgres(postgres)
-                    await ingest("PostgreSQL", postgres, args.ingest, args.concurrency, workdir)
+                    async with _throwaway_database(postgres) as database_url:
+                        await ingest("PostgreSQL", database_url, args.ingest, args.concurrency, workdir)
                 elif engine == "postgres":
                     print("\nCallback ingest on PostgreSQL: skipped (set KIEGEN_TEST_POSTGRES_URL)")
         if not args.skip_pipeline:
@@ -229,18 +232,29 @@ async def main() -> None:
                 await pipeline(variant, args.jobs, workdir, f"sqlite:///{workdir / f'pipeline-{variant}.db'}")
 
 
-async def _fresh_postgres(url: str) -> None:
-    """Empty the kiegen tables of the benchmark database (it is a throwaway one)."""
-    import sqlalchemy as sa
+@contextlib.asynccontextmanager
+async def _throwaway_database(url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of ``url`` (dropped afterwards): the benchmark never touches the
+    database ``url`` names, which may be the test suite's."""
+    import uuid
 
-    from kiegen.adapters.sqlalchemy.engine import create_engine
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
     from kiegen.settings import normalize_database_url
 
-    engine = create_engine(normalize_database_url(url))
-    async with engine.begin() as conn:
-        for table in ("deliveries", "inbox", "ledger", "free_uses", "payments", "users", "jobs", "alembic_version"):
-            await conn.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
-    await engine.dispose()
+    parsed = make_url(normalize_database_url(url))
+    name = f"kiegen_bench_{uuid.uuid4().hex[:8]}"
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield parsed.set(database=name).render_as_string(hide_password=False)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 if __name__ == "__main__":
