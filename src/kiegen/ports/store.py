@@ -25,8 +25,8 @@ Jobs
 
 Inbox
 - ``record_callback(entry)`` returns True when stored, False when an entry with the same key exists.
-- ``mark_callback(key, outcome, note)`` records what became of it (an unknown key is ignored); ``pending_callbacks(limit)`` lists the ones
-  still PENDING (stored, then the process died before applying them).
+- ``mark_callback(key, outcome, note)`` records what became of it (an unknown key is ignored);
+  ``pending_callbacks(limit)`` lists the ones still PENDING (stored, then the process died before applying them).
 
 Outbox
 - ``claim_deliveries(now, lease_s=..., limit=...)`` claims PENDING deliveries whose ``next_attempt_at <= now``
