@@ -8,17 +8,23 @@ connections open and migrations run when the client is entered (``async with``).
 Defaults: SQLite at ``KIEGEN_DATABASE_URL`` (``kiegen.db``), the httpx gateway when ``KIE_API_KEY`` is set and
 the built-in simulator (in process) when it is not, an in-process notifier (PostgreSQL LISTEN/NOTIFY when the
 database is PostgreSQL), the console messenger.
+
+``KIEGEN_CRASH_AT`` (tests only, see ``kiegen.settings``) arms ``crash_hook``: the process SIGKILLs itself at
+the nth pass of a named crash point of the services.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import signal
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from kiegen.client import Client
 from kiegen.core.models import ModelRegistry, default_registry, load_models_file
+from kiegen.core.polling import PollPolicy
 from kiegen.ports.clock import Clock
 from kiegen.ports.kie import KieGateway
 from kiegen.ports.messaging import Messenger
@@ -28,7 +34,7 @@ from kiegen.services import Config
 from kiegen.settings import Settings, load_or_create_secret
 from kiegen.simulator.engine import SimulatorConfig
 
-__all__ = ["SECRET_FILE", "build", "registry_for"]
+__all__ = ["SECRET_FILE", "build", "crash_hook", "registry_for"]
 
 SECRET_FILE = Path(".kiegen") / "callback_secret"
 """Where a generated callback secret is kept when KIEGEN_CALLBACK_SECRET is unset (one host only)."""
@@ -41,6 +47,43 @@ def registry_for(settings: Settings) -> ModelRegistry:
     if settings.prices:
         registry = registry.with_prices(settings.prices)
     return registry
+
+
+def crash_hook(point: str, nth: int) -> Callable[[str], None]:
+    """For the crash harness only: a hook that SIGKILLs this process the ``nth`` time ``point`` is passed
+    (no clean-up, no flush: exactly what an OOM kill or a power cut leaves behind)."""
+    hits = 0
+
+    def hook(name: str) -> None:
+        nonlocal hits
+        if name != point:
+            return
+        hits += 1
+        if hits >= nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+def _timings(settings: Settings, *, callbacks: bool) -> dict[str, Any]:
+    """Config and PollPolicy fields for the timing knobs that are set (the rest keep their defaults)."""
+    policy: dict[str, Any] = {"callbacks": callbacks}
+    for field, value in (
+        ("grace_with_callback_s", settings.callback_grace_s),
+        ("grace_without_callback_s", settings.poll_grace_s),
+        ("submit_grace_s", settings.submit_grace_s),
+    ):
+        if value is not None:
+            policy[field] = value
+    config: dict[str, Any] = {"policy": PollPolicy(**policy)}
+    for field, value in (
+        ("delivery_lease_s", settings.delivery_lease_s),
+        ("check_lease_s", settings.check_lease_s),
+        ("worker_interval_s", settings.worker_interval_s),
+    ):
+        if value is not None:
+            config[field] = value
+    return config
 
 
 class _MigratedStore:
@@ -89,24 +132,32 @@ def build(
             notifier = pg_notifier
     if kie is None and not settings.simulated:
         from kiegen.adapters.kie_httpx import HttpxKieGateway
+        from kiegen.adapters.kie_httpx.limiter import shared_limiter
 
         assert settings.kie_api_key is not None
         gateway = HttpxKieGateway(
-            settings.kie_api_key, base_url=settings.kie_base_url, upload_url=settings.kie_upload_url
+            settings.kie_api_key,
+            base_url=settings.kie_base_url,
+            upload_url=settings.kie_upload_url,
+            limiter=shared_limiter(*settings.kie_rate_limit) if settings.kie_rate_limit else None,
         )
         resources.append(gateway)
         kie = gateway
     secret = settings.callback_secret.encode() if settings.callback_secret else b""
     if not secret and settings.public_url:
         secret = load_or_create_secret(SECRET_FILE)
+    # Without a public URL KIE sends no callbacks (the embedded simulator calls back in process): the first
+    # check then comes after the short grace.
+    callbacks = bool(settings.public_url) or kie is None
     config = Config(
         registry=registry_for(settings),
         public_url=settings.public_url,
         callback_secret=secret,
         kie_hmac_key=settings.kie_hmac_key.encode() if settings.kie_hmac_key else None,
         free_quota=settings.free_quota,
+        **_timings(settings, callbacks=callbacks),
     )
-    return Client(
+    client = Client(
         store=store,
         kie=kie,
         messengers=messengers,
@@ -117,3 +168,6 @@ def build(
         resources=resources,
         simulator=simulator,
     )
+    if settings.crash_at is not None:
+        client.ctx.crash_hook = crash_hook(*settings.crash_at)
+    return client

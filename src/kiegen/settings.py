@@ -2,6 +2,17 @@
 
 ``Settings.from_env()`` reads and checks every variable once; a malformed value raises ``ConfigurationError``
 naming the variable, the value and the expected form. Secrets are excluded from ``repr``.
+
+Operator knobs for timing (seconds; unset keeps the documented default of ``kiegen.services.Config`` and
+``kiegen.core.polling.PollPolicy``): ``KIEGEN_DELIVERY_LEASE_S`` (how long a claimed delivery is a worker's
+before another may take it over), ``KIEGEN_CHECK_LEASE_S`` (the same for a claimed remote check),
+``KIEGEN_WORKER_INTERVAL_S`` (how often idle workers look at the database), ``KIEGEN_CALLBACK_GRACE_S`` and
+``KIEGEN_POLL_GRACE_S`` (first recordInfo check after submission, with and without callbacks),
+``KIEGEN_SUBMIT_GRACE_S`` (when a job still PENDING is submitted again). ``KIEGEN_KIE_RATE_LIMIT=<tasks>/<seconds>``
+paces createTask per process (default ``20/10``, KIE's documented limit; raise it only if KIE raised yours).
+
+``KIEGEN_CRASH_AT=<point>[:<nth>]`` is for tests only (the crash harness of ``tests/reliability``): the process
+kills itself with SIGKILL the nth time (default 1) it passes the named crash point. Never set it in production.
 """
 
 from __future__ import annotations
@@ -69,6 +80,51 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
         raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
 
 
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86400:  # also rejects nan
+        raise ConfigurationError(f"{name}={raw!r} is not a number of seconds between 0 and 86400 (e.g. 2.5)")
+    return value
+
+
+def _rate(env: Mapping[str, str]) -> tuple[int, float] | None:
+    raw = env.get("KIEGEN_KIE_RATE_LIMIT", "").strip()
+    if not raw:
+        return None
+    tasks, _, seconds = raw.partition("/")
+    try:
+        limit, period = int(tasks), float(seconds)
+        if limit < 1 or not 0 < period < 86400:
+            raise ValueError
+    except ValueError:
+        raise ConfigurationError(
+            f"KIEGEN_KIE_RATE_LIMIT={raw!r} is not TASKS/SECONDS with both positive (e.g. 20/10)"
+        ) from None
+    return limit, period
+
+
+def _crash_at(env: Mapping[str, str]) -> tuple[str, int] | None:
+    raw = env.get("KIEGEN_CRASH_AT", "").strip()
+    if not raw:
+        return None
+    point, _, nth = raw.partition(":")
+    try:
+        hit = int(nth) if nth else 1
+        if not point or hit < 1:
+            raise ValueError
+    except ValueError:
+        raise ConfigurationError(
+            f"KIEGEN_CRASH_AT={raw!r} is not POINT[:NTH] (e.g. after_result_stored:3); it is for tests only"
+        ) from None
+    return point, hit
+
+
 def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -112,6 +168,16 @@ class Settings:
     models_file: Path | None = None
     prices: Mapping[str, int] = attrs.field(factory=dict)
     free_quota: int | None = None
+    delivery_lease_s: float | None = None
+    check_lease_s: float | None = None
+    worker_interval_s: float | None = None
+    callback_grace_s: float | None = None
+    poll_grace_s: float | None = None
+    submit_grace_s: float | None = None
+    kie_rate_limit: tuple[int, float] | None = None
+    """createTask calls allowed per period (tasks, seconds); None: KIE's documented 20 per 10 s."""
+    crash_at: tuple[str, int] | None = None
+    """Test only: (crash point, nth hit) at which the process kills itself (``KIEGEN_CRASH_AT``)."""
 
     @property
     def simulated(self) -> bool:
@@ -144,6 +210,14 @@ class Settings:
             models_file=Path(models_file) if models_file else None,
             prices=_prices(env.get("KIEGEN_PRICES", "")),
             free_quota=_int(env, "KIEGEN_FREE_QUOTA", None),
+            delivery_lease_s=_seconds(env, "KIEGEN_DELIVERY_LEASE_S"),
+            check_lease_s=_seconds(env, "KIEGEN_CHECK_LEASE_S"),
+            worker_interval_s=_seconds(env, "KIEGEN_WORKER_INTERVAL_S"),
+            callback_grace_s=_seconds(env, "KIEGEN_CALLBACK_GRACE_S"),
+            poll_grace_s=_seconds(env, "KIEGEN_POLL_GRACE_S"),
+            submit_grace_s=_seconds(env, "KIEGEN_SUBMIT_GRACE_S"),
+            kie_rate_limit=_rate(env),
+            crash_at=_crash_at(env),
         )
 
 
