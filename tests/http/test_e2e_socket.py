@@ -103,7 +103,11 @@ async def test_the_service_end_to_end_over_real_sockets(tmp_path: Path) -> None:
                 metrics = (await http.get("/metrics")).text
                 assert _sample(metrics, 'kiegen_kie_requests_total{endpoint="createTask",status="200"}') == 200
                 assert _sample(metrics, 'kiegen_jobs{status="succeeded"}') == 200
-                assert _sample(metrics, 'kiegen_callbacks_total{outcome="applied"}') == 200
+                # Each job's one callback is applied, or ignored when the 2 s poll got there first (both are fine:
+                # delivery stayed exactly once above).
+                applied = _sample(metrics, 'kiegen_callbacks_total{outcome="applied"}')
+                ignored = max(0.0, _sample(metrics, 'kiegen_callbacks_total{outcome="ignored"}'))  # -1: none yet
+                assert applied + ignored == 200
 
                 print(f"  ({time.monotonic() - started:.1f} s)")
                 # 2. 50 copies of every callback: still one webhook each.

@@ -111,18 +111,24 @@ async def handle_callback(
     if not await ctx.store.record_callback(entry):
         return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
     ctx.crash_hook("after_callback_stored")
-    outcome = await apply_inbox_entry(ctx, entry, reading=reading)
+    outcome = await apply_inbox_entry(ctx, entry, reading=reading, job=job)
     return CallbackResult(200, outcome, job.id)
 
 
 async def apply_inbox_entry(
-    ctx: Context, entry: InboxEntry, *, reading: CallbackReading | Unreadable | None = None
+    ctx: Context,
+    entry: InboxEntry,
+    *,
+    reading: CallbackReading | Unreadable | None = None,
+    job: Job | None = None,
 ) -> CallbackOutcome:
-    """Apply a stored, authenticated callback (also used by recovery for entries a crash left PENDING)."""
+    """Apply a stored, authenticated callback (also used by recovery for entries a crash left PENDING).
+    ``job`` is the job as the caller just read it, if it did."""
     assert entry.job_id is not None
     if reading is None:
         reading = read_callback(entry.body)
-    job = await ctx.store.get(entry.job_id)
+    if job is None:
+        job = await ctx.store.get(entry.job_id)
     if job is None:
         await ctx.store.mark_callback(entry.key, InboxOutcome.IGNORED, "job vanished")
         return CallbackOutcome.IGNORED
@@ -143,7 +149,7 @@ async def apply_inbox_entry(
     if evidence is None:
         await ctx.store.mark_callback(entry.key, InboxOutcome.IGNORED, f"state {snapshot.state.value}")
         return CallbackOutcome.IGNORED
-    transition = await record(ctx, job.id, evidence)
+    transition = await record(ctx, job.id, evidence, current=job)
     outcome = InboxOutcome.IGNORED if transition.ignored else InboxOutcome.APPLIED
     await ctx.store.mark_callback(entry.key, outcome, transition.ignored or "")
     return CallbackOutcome.APPLIED if outcome is InboxOutcome.APPLIED else CallbackOutcome.IGNORED

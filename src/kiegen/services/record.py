@@ -26,12 +26,14 @@ async def record(
     evidence: Evidence,
     *,
     adjust: Callable[[Job], Job] | None = None,
+    current: Job | None = None,
 ) -> Transition:
     """Apply ``evidence`` to the stored job; on a terminal change write the delivery and settle the hold in the
     same transaction. ``adjust`` may change bookkeeping fields (check counters, next check) of the result.
-    Retries on optimistic-concurrency conflicts; applying the same evidence twice stores nothing new."""
+    Retries on optimistic-concurrency conflicts; applying the same evidence twice stores nothing new.
+    ``current`` is the job as the caller just read it (saves a read; a stale copy only costs a conflict)."""
     for _ in range(_MAX_CONFLICTS):
-        job = await ctx.store.get(job_id)
+        job, current = current or await ctx.store.get(job_id), None
         if job is None:
             raise JobNotFound(job_id)
         transition = apply(job, evidence, ctx.clock.now())

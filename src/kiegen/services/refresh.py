@@ -63,7 +63,7 @@ async def refresh(ctx: Context, job: Job) -> Job:
     if evidence is None:
         log.warning("job %s: KIE reports state %r", job.id, snapshot.state.value, extra={"job_id": job.id})
         return await reschedule(ctx, job.id, counted) or job
-    return (await record(ctx, job.id, evidence, adjust=counted)).after
+    return (await record(ctx, job.id, evidence, adjust=counted, current=job)).after
 
 
 async def expire(ctx: Context, job: Job) -> Job:
