@@ -1,5 +1,5 @@
-"""Sessions: a bare `nox` runs lint, typecheck and tests (what runs on a fresh machine); `bench`, `soak` and
-`e2e_live` are run by name."""
+"""Sessions: a bare `nox` runs lint, typecheck, tests and reliability (what runs on a fresh machine, and in CI);
+`bench`, `soak` and `e2e_live` are run by name."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "reliability"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -39,7 +39,39 @@ def tests(session: nox.Session) -> None:
     """Unit, contract, service, storage and app tests, under asyncio and trio. PostgreSQL tests run when
     KIEGEN_TEST_POSTGRES_URL is set (and must, when KIEGEN_REQUIRE_POSTGRES=1)."""
     _install(session)
-    session.run("pytest", "-m", "not e2e", *session.posargs, env={"PYTHONFAULTHANDLER": "1"})
+    session.run(
+        "pytest", "-m", "not e2e", "--ignore=tests/reliability", *session.posargs, env={"PYTHONFAULTHANDLER": "1"}
+    )
+
+
+@nox.session(python=PYTHON)
+def reliability(session: nox.Session) -> None:
+    """Crash points with SIGKILL, the jobs-and-ledger state machine, callback storms, hostile bodies (CI-sized);
+    prints the figures that docs/RELIABILITY.md quotes."""
+    _install(session)
+    session.run(
+        "pytest",
+        "tests/reliability",
+        "-m",
+        "not e2e",
+        "--durations=10",
+        *session.posargs,
+        env={"PYTHONFAULTHANDLER": "1", "KIEGEN_RELIABILITY_FIGURES": "reliability-figures.txt"},
+    )
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """The long version of `reliability`: more jobs, more kills, more examples (run by hand; tens of minutes)."""
+    _install(session)
+    session.run(
+        "pytest",
+        "tests/reliability",
+        "-m",
+        "not e2e",
+        *session.posargs,
+        env={"KIEGEN_SOAK": "1", "PYTHONFAULTHANDLER": "1", "KIEGEN_RELIABILITY_FIGURES": "soak-figures.txt"},
+    )
 
 
 @nox.session(python=PYTHON)
@@ -48,6 +80,7 @@ def bench(session: nox.Session) -> None:
     _install(session)
     jobs = os.environ.get("KIEGEN_BENCH_JOBS", "1000000")
     session.run("python", "benchmarks/bench_store.py", "--jobs", jobs, *session.posargs)
+    session.run("python", "benchmarks/bench_http.py", "--jobs", os.environ.get("KIEGEN_BENCH_HTTP_JOBS", "1000"))
 
 
 @nox.session(python=PYTHON)
