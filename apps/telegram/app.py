@@ -3,6 +3,8 @@ with its routers, the progress watcher; and the two ways to run it, long polling
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -31,13 +33,16 @@ from apps.telegram.progress import ProgressWatcher
 from apps.telegram.routers import routers
 from kiegen.adapters.aiogram import AiogramMessenger, DeliveryLimits, Pacer
 from kiegen.adapters.memory import InMemoryBotStore
+from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
+from kiegen.adapters.sqlalchemy.leader import LeaderLock, lead, leader_lock
+from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 from kiegen.bootstrap import build, registry_for
 from kiegen.client import Client
 from kiegen.ports.bot import BotStore
 from kiegen.ports.messaging import Messenger
 from kiegen.settings import Settings
 
-__all__ = ["BotApp", "build_dispatcher", "create_bot", "create_messenger", "make_deps"]
+__all__ = ["BotApp", "bot_store_for", "build_dispatcher", "create_bot", "create_messenger", "make_deps"]
 
 log = logging.getLogger("apps.telegram")
 
@@ -91,6 +96,14 @@ def make_deps(
     )
 
 
+def bot_store_for(client: Client) -> BotStore:
+    """The bot's users, drafts and payments live beside the client's jobs: in its database when the job store
+    is the SQL one (the default of ``kiegen.bootstrap.build``), so a restart keeps them; in memory otherwise."""
+    if isinstance(client.store, SqlAlchemyJobStore):
+        return SqlAlchemyBotStore(client.store)
+    return InMemoryBotStore()
+
+
 def build_dispatcher(deps: Deps, *, storage: BaseStorage | None = None) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage or MemoryStorage())
     dispatcher["deps"] = deps
@@ -102,7 +115,12 @@ def build_dispatcher(deps: Deps, *, storage: BaseStorage | None = None) -> Dispa
 
 @attrs.define(kw_only=True)
 class BotApp:
-    """Everything the process runs: ``async with app.running(): ...`` or ``await app.run()``."""
+    """Everything the process runs: ``await app.run()``, ended by ``app.stop()``.
+
+    In long polling one instance per bot and database polls (``kiegen.adapters.sqlalchemy.leader``: a
+    PostgreSQL advisory lock, or a file lock next to a SQLite database); the others deliver results and serve
+    KIE callbacks, and take over polling, with the status cards, when the leader goes away. ``leading`` says
+    whether this instance polls now."""
 
     settings: Settings
     config: BotConfig
@@ -110,6 +128,9 @@ class BotApp:
     client: Client
     deps: Deps
     dispatcher: Dispatcher
+    leader_check_s: float = 5.0
+    leader_retry_s: float = 2.0
+    leading: bool = attrs.field(default=False, init=False)
     _scope: anyio.CancelScope | None = attrs.field(default=None, init=False)
 
     @classmethod
@@ -128,24 +149,22 @@ class BotApp:
         bot = create_bot(settings.telegram_bot_token, api_url=settings.telegram_api_url, session=session)
         messenger = create_messenger(bot, catalog, settings)
         client = build(settings, messengers=[messenger, *extra_messengers], **(client_options or {}))
-        # TODO(storage): the SQLAlchemy BotStore replaces this once the storage package is finished.
-        deps = make_deps(client, bot, messenger, catalog, bots=bots or InMemoryBotStore(), config=config)
+        deps = make_deps(client, bot, messenger, catalog, bots=bots or bot_store_for(client), config=config)
         return cls(
             settings=settings, config=config, bot=bot, client=client, deps=deps, dispatcher=build_dispatcher(deps)
         )
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Open the client (workers deliver), follow progress, set the command menus, then poll or serve the
-        webhook until cancelled."""
+        """Open the client (workers deliver), then serve the webhook, or poll as the leader (following progress
+        and setting the command menus while leading), until cancelled."""
         try:
             async with self.client:
                 with anyio.CancelScope() as self._scope:
                     async with anyio.create_task_group() as tg:
-                        await tg.start(self.deps.progress.run)
-                        await set_commands(self.bot, self.deps.catalog)
                         await self._serve(tg, task_status)
                         tg.cancel_scope.cancel()
         finally:
+            self.leading = False
             with anyio.CancelScope(shield=True):
                 await self.deps.messenger.aclose()
                 await self.bot.session.close()
@@ -159,11 +178,53 @@ class BotApp:
         from apps.telegram.webhook import callbacks_app, serve_asgi, serve_webhook
 
         if self.config.webhook:
+            await tg.start(self.deps.progress.run)
+            await set_commands(self.bot, self.deps.catalog)
             await serve_webhook(self, task_status=task_status)
             return
         callbacks = callbacks_app(self)
         if callbacks is not None:
             tg.start_soon(serve_asgi, self, callbacks)
-        await self.bot.delete_webhook(drop_pending_updates=False)
         task_status.started()
-        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10)
+        lock = self._leader_lock()
+        if lock is None:
+            await self._poll()
+        else:
+            await lead(lock, self._poll, retry_s=self.leader_retry_s, check_s=self.leader_check_s)
+
+    def _leader_lock(self) -> LeaderLock | None:
+        store = self.client.store
+        if not isinstance(store, SqlAlchemyJobStore):
+            return None  # an in-memory store is this process's alone: nobody to share the bot with
+        return leader_lock(store.engine, f"telegram-polling.{self.bot.id}")
+
+    async def _poll(self) -> None:
+        self.leading = True
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(self.deps.progress.run)
+                await set_commands(self.bot, self.deps.catalog)
+                await self.bot.delete_webhook(drop_pending_updates=False)
+                await self._start_polling()
+                tg.cancel_scope.cancel()
+        finally:
+            self.leading = False
+
+    async def _start_polling(self) -> None:
+        """aiogram's polling until cancelled, then stopped with ``stop_polling``. Cancelling ``start_polling``
+        itself would leave its getUpdates task running (it waits with ``asyncio.wait``, which does not cancel
+        what it waits for): a deposed leader would go on polling beside the new one."""
+        task = asyncio.create_task(
+            self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10)
+        )
+        try:
+            await asyncio.shield(task)
+        finally:
+            if not task.done():
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self.dispatcher.stop_polling()
+                    except RuntimeError:  # not started yet: nothing runs that cancelling could leave behind
+                        task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task

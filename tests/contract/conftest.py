@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from kiegen.adapters.memory import InMemoryJobStore
+from kiegen.adapters.memory import InMemoryBotStore, InMemoryJobStore
+from kiegen.ports.bot import BotStore
 from kiegen.ports.store import JobStore
 
 ASYNCIO_ONLY = "SQLAlchemy asyncio adapters run under asyncio only"
@@ -137,3 +138,14 @@ async def store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path)
     finally:
         await sql.aclose()
         await drop_schema(url, schema)
+
+
+@pytest.fixture
+def bot_store(store_kind: str, request: pytest.FixtureRequest) -> BotStore:
+    """A fresh BotStore of ``store_kind``; the SQL ones live on the ``store`` fixture's database (its engine)."""
+    if store_kind == "memory":
+        return InMemoryBotStore()
+    from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
+
+    job_store = request.getfixturevalue("store")
+    return SqlAlchemyBotStore(job_store)

@@ -1,7 +1,8 @@
 """End to end over real HTTP: the real aiogram Bot (long polling) pointed at a fake Bot API server on
 127.0.0.1 with ``TelegramAPIServer.from_base``, the KIE simulator app over HTTP (the httpx gateway), the real
-kiegen services and the SQLite job store. The BotStore is the in-memory one (its SQL version waits for the
-storage package); a "restart" keeps that object, as a database would. asyncio only: aiogram."""
+kiegen services and the SQLite database, which holds the jobs and the bot's own state (``SqlAlchemyBotStore``:
+users, drafts, payments). A "restart" builds a new ``BotApp`` (new engine, new stores) on the same file.
+asyncio only: aiogram."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from apps.telegram.app import BotApp
 from apps.telegram.config import BotConfig
 from kiegen.adapters.aiogram import token_redaction
-from kiegen.adapters.memory import InMemoryBotStore
+from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
 from kiegen.core.delivery import DeliveryStatus
 from kiegen.core.jobs import JobStatus
 from kiegen.settings import Settings
@@ -57,7 +58,6 @@ class RecordingAsgi:
 class World:
     def __init__(self, server: FakeBotApiServer, kie_url: str, kie: Any, db: Path) -> None:
         self.server, self.fake, self.kie_url, self.kie, self.db = server, server.fake, kie_url, kie, db
-        self.bots = InMemoryBotStore()
         self.app: BotApp | None = None
 
     def settings(self) -> Settings:
@@ -75,7 +75,9 @@ class World:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[BotApp]:
-        app = BotApp.from_settings(self.settings(), BotConfig(progress_tick_s=1.0), bots=self.bots)
+        """A fresh process's worth of bot: its own engine and stores on the same database file."""
+        app = BotApp.from_settings(self.settings(), BotConfig(progress_tick_s=1.0))
+        app.leader_retry_s = app.leader_check_s = 0.1
         app.deps.messenger.limits = type(app.deps.messenger.limits)(allow_private=True)
         self.app = app
         async with anyio.create_task_group() as tg:
@@ -214,6 +216,61 @@ async def test_restart_in_the_middle_of_a_generation_loses_nothing(world: World)
         [job] = await second.client.jobs(user_id=f"tg:{chat}")
         assert job.status is JobStatus.SUCCEEDED
     assert len([m for m in w.fake.sent_to(chat) if m.get("photo")]) == 1
+
+
+async def test_a_restart_keeps_the_chosen_language_and_the_draft_being_composed(world: World) -> None:
+    w, chat = world, 7005
+    async with w.running() as first:
+        assert isinstance(first.deps.bots, SqlAlchemyBotStore)
+        await w.step(chat, lambda: w.send(up.text(chat, "/start")), lambda: w.fake.sent_to(chat))
+        await w.step(chat, lambda: w.send(up.text(chat, "/language")))
+        await w.step(chat, lambda: w.tap(chat, "Русский"))
+        await w.step(chat, lambda: w.tap(chat, "Создать"))
+        await w.step(chat, lambda: w.tap(chat, "Z-Image"))
+        await w.step(chat, lambda: w.send(up.text(chat, "a fox")))
+        card = w.card(chat)
+        assert "Сгенерировать" in str(card["reply_markup"])
+    async with w.running() as second:
+        user = await second.deps.bots.get_user(f"tg:{chat}")
+        draft = await second.deps.bots.get_draft(f"tg:{chat}")
+        assert user is not None and user.locale == "ru"
+        assert draft is not None and draft.prompt == "a fox" and draft.job_id is None
+        # Telegram still reports the user's language as English: the stored choice wins.
+        await w.step(chat, lambda: w.send(up.text(chat, "/help")))
+        assert "Как это работает" in w.fake.last(chat)["text"]
+        # The card composed before the restart still generates, once.
+        w.tap(chat, "Сгенерировать", card)
+        await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("photo")], timeout=30)
+        [job] = await second.client.jobs(user_id=f"tg:{chat}")
+        assert job.idempotency_key == f"draft:{draft.id}" and job.inputs["prompt"] == "a fox"
+        stored = await second.deps.bots.get_draft(f"tg:{chat}")
+        assert stored is not None and stored.job_id == job.id
+
+
+async def test_a_second_instance_on_the_same_database_waits_and_takes_over_polling(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, chat = world, 7006
+    async with w.running() as first:
+        await w.until(lambda: first.leading)
+        async with w.running() as second:
+            await anyio.sleep(0.5)
+            assert first.leading and not second.leading
+            await w.step(chat, lambda: w.send(up.text(chat, "/start")), lambda: w.fake.sent_to(chat))
+            first.stop()
+            await w.until(lambda: second.leading)
+            # The new leader may see the first one's last, unconfirmed getUpdates batch again (here /start): the
+            # Bot API's offset is only confirmed by the next getUpdates.
+            await w.step(
+                chat,
+                lambda: w.send(up.text(chat, "/help")),
+                lambda: any("How it works" in m.get("text", "") for m in w.fake.sent_to(chat)),
+            )
+            await _generate(w, chat)
+            await w.step(chat, lambda: w.tap(chat, "Generate"))
+            await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("photo")], timeout=30)
+    waiting = [r.getMessage() for r in caplog.records if "waiting to take over" in r.getMessage()]
+    assert len(waiting) == 1, waiting
 
 
 async def test_a_blocked_user_is_not_retried(world: World) -> None:

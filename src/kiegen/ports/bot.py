@@ -1,16 +1,25 @@
 """BotStore: what the Telegram bot keeps besides jobs and credits: users (with their language), the one draft a
 user is composing, and Telegram Stars payments.
 
-Contract (every adapter passes ``tests/telegram/test_bot_store.py``):
-- ``ensure_user(user_id, locale=..., now=...)`` creates the user once and returns ``(user, created)``; a
-  second call returns the stored user unchanged (the language a user chose with /language survives /start).
-- ``get_user`` returns None for unknown users; ``set_locale`` changes the language of a known user (unknown
-  users are created).
-- ``save_draft(draft)`` replaces the user's draft (a user has at most one); ``get_draft`` returns it or None;
-  ``drop_draft(user_id)`` removes it (no error when there is none).
-- ``record_payment(payment)`` returns True when stored and False when a payment with the same
-  ``telegram_payment_charge_id`` exists (Telegram may send ``successful_payment`` twice).
-- ``payments(user_id)`` lists a user's payments, oldest first.
+Contract (every adapter passes ``tests/contract/test_bot_store_contract.py``):
+- Users. ``ensure_user(user_id, locale=..., now=...)`` creates the user with that locale and
+  ``created_at=now`` and returns ``(user, True)``; every later call returns the stored user unchanged and
+  ``False``, whatever locale and time it passes (the language a user chose with /language survives /start).
+  Calls racing for one new user create it once: exactly one of them returns ``True``.
+- ``get_user`` returns the stored user, or None for an unknown one.
+- ``set_locale(user_id, locale, now=...)`` changes the language of a known user (``created_at`` kept) and
+  returns the stored user; an unknown user is created with that locale and ``created_at=now``.
+- Drafts. A user has at most one: ``save_draft(draft)`` stores it under ``draft.user_id``, replacing the
+  user's previous draft whatever its id; ``get_draft(user_id)`` returns it equal to what was saved (every
+  field, ``options`` as nested JSON values) or None; ``drop_draft(user_id)`` removes it (no error when there is
+  none). Other users' drafts are never touched.
+- Payments. ``record_payment(payment)`` returns True when stored and False, storing nothing, when a payment
+  with the same ``telegram_payment_charge_id`` exists (Telegram may send ``successful_payment`` twice): the
+  first record stays as it was. ``payments(user_id)`` lists that user's payments, oldest ``created_at`` first
+  (ties in ``telegram_payment_charge_id`` order); an unknown user has none.
+- Values: timestamps are timezone-aware and come back as the same instant (a database adapter returns them in
+  UTC); ``locale`` is a language tag of at most 16 characters; ``chat_id`` and ``card_message_id`` are 64-bit.
+- A database adapter keeps all of this across restarts (a new store on the same database reads it back).
 The credits themselves are ledger entries in the ``JobStore`` (key ``stars:<charge id>``), never here.
 """
 

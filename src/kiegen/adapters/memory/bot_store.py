@@ -60,4 +60,4 @@ class InMemoryBotStore:
     async def payments(self, user_id: str) -> list[Payment]:
         await anyio.lowlevel.checkpoint()
         found = [p for p in self._payments.values() if p.user_id == user_id]
-        return sorted(found, key=lambda p: p.created_at)
+        return sorted(found, key=lambda p: (p.created_at, p.telegram_payment_charge_id))

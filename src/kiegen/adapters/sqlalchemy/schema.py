@@ -20,6 +20,7 @@ __all__ = [
     "PENDING_INBOX",
     "UTCDateTime",
     "deliveries",
+    "drafts",
     "free_uses",
     "inbox",
     "jobs",
@@ -181,7 +182,8 @@ free_uses = sa.Table(
     sa.Column("uses", sa.Integer, nullable=False),
 )
 
-# For the Telegram issue: tables only, no store methods yet.
+# The Telegram bot's own state (``SqlAlchemyBotStore``): users with their language, the one draft each user is
+# composing, and Stars payments (the credits themselves are ledger entries).
 users = sa.Table(
     "users",
     metadata,
@@ -203,4 +205,21 @@ payments = sa.Table(
     sa.Column("ledger_key", Key(), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_payments_user", "user_id", "created_at"),
+)
+
+drafts = sa.Table(
+    "drafts",
+    metadata,
+    # One draft per user: saving replaces it.
+    sa.Column("user_id", Key(), primary_key=True),
+    sa.Column("id", Key(), nullable=False),
+    sa.Column("model", sa.String(), nullable=False),
+    sa.Column("options", Json, nullable=False),
+    sa.Column("prompt", sa.Text, nullable=True),
+    sa.Column("image_url", sa.Text, nullable=True),
+    # Telegram chat ids of supergroups and channels exceed 32 bits (-100...).
+    sa.Column("chat_id", sa.BigInteger, nullable=True),
+    sa.Column("card_message_id", sa.BigInteger, nullable=True),
+    sa.Column("job_id", Key(), nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -12,9 +12,8 @@ in-memory store. Asyncio only: aiosqlite and asyncpg have no trio support.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -26,7 +25,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kiegen.adapters.sqlalchemy import schema as t
-from kiegen.adapters.sqlalchemy.engine import IMMEDIATE, SINGLE, WRITE, create_engine
+from kiegen.adapters.sqlalchemy.engine import IMMEDIATE, SINGLE, WRITE, create_engine, writer_lock
+from kiegen.adapters.sqlalchemy.engine import translated_errors as _translated
 from kiegen.adapters.sqlalchemy.migrate import upgrade_engine
 from kiegen.adapters.sqlalchemy.rows import (
     delivery_from_row,
@@ -46,7 +46,6 @@ from kiegen.core.errors import (
     JobNotFound,
     LeaseLost,
     QuotaExceeded,
-    StoreError,
 )
 from kiegen.core.jobs import Job
 from kiegen.ports.store import Created
@@ -77,7 +76,7 @@ class SqlAlchemyJobStore:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._postgres = self._dialect == "postgresql"
-        self._write_lock = asyncio.Lock() if self._dialect == "sqlite" else None
+        self._write_lock = writer_lock(engine)  # shared with the other adapters on this engine (SQLite)
 
     @classmethod
     async def open(
@@ -121,9 +120,7 @@ class SqlAlchemyJobStore:
 
     @asynccontextmanager
     async def _writer_turn(self) -> AsyncIterator[None]:
-        # SQLite has one write lock per database. Writers of this process queue here (FIFO, no sleeping) and
-        # only one at a time competes with other processes under the busy timeout; otherwise every waiting
-        # connection sleeps in SQLite's busy handler (1, 2, 5 ... 100 ms) and throughput collapses.
+        # SQLite: one writer of this process at a time (see engine.writer_lock).
         if self._write_lock is None:
             yield
         else:
@@ -418,23 +415,3 @@ async def _by_idempotency(conn: AsyncConnection, user_id: str, key: str) -> Job 
 async def _balance(conn: AsyncConnection, user_id: str) -> int:
     total = await conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(_DELTA), 0)).where(t.ledger.c.user_id == user_id))
     return int(total or 0)
-
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Database trouble (locks, lost connections, server errors) leaves this adapter as a retryable StoreError;
-    integrity errors pass through to the method that knows what they mean."""
-    try:
-        yield
-    except sa.exc.IntegrityError:
-        raise
-    except (sa.exc.DBAPIError, sa.exc.DisconnectionError, OSError) as exc:
-        error = StoreError(f"database error: {type(exc).__name__}: {_first_line(exc)}")
-        error.retryable = True
-        raise error from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc)
-    return text.splitlines()[0] if text else ""
