@@ -23,7 +23,6 @@ from starlette.responses import JSONResponse, Response
 from apps.http.bodies import BodyTooLarge, error, read_limited
 from apps.http.state import AppState
 from kiegen.adapters import urlguard
-from kiegen.adapters.webhook import job_json
 from kiegen.core.errors import (
     InsufficientCredits,
     InvalidInput,
@@ -32,9 +31,9 @@ from kiegen.core.errors import (
     QuotaExceeded,
     UnsafeURL,
 )
-from kiegen.core.models import ModelSpec
+from kiegen.core.wire import job_json, model_json
 
-__all__ = ["create_generation", "get_generation", "list_models", "model_json", "unauthorized"]
+__all__ = ["create_generation", "get_generation", "list_models", "unauthorized"]
 
 _FIELDS = ("model", "input", "webhook_url", "user_id")
 MAX_USER_ID = 200
@@ -168,31 +167,6 @@ async def get_generation(request: Request) -> Response:
             except JobNotFound:
                 return error(404, "not_found", f"no generation {job_id!r}")
     return JSONResponse(job_json(job))
-
-
-def model_json(spec: ModelSpec) -> dict[str, Any]:
-    return {
-        "id": spec.id,
-        "title": spec.title,
-        "kind": spec.kind.value,
-        "price": spec.price,
-        "deadline_s": spec.deadline_s,
-        "inputs": [
-            {
-                "name": i.name,
-                "type": i.type.value,
-                "required": i.required,
-                "enum": list(i.enum) if i.enum is not None else None,
-                "min": i.min,
-                "max": i.max,
-                "max_length": i.max_length,
-                "default": i.default,
-                "description": i.description,
-                "aliases": list(i.aliases),
-            }
-            for i in spec.inputs
-        ],
-    }
 
 
 async def list_models(request: Request) -> Response:

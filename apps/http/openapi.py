@@ -100,13 +100,12 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Model": {
         "type": "object",
-        "required": ["id", "title", "kind", "price", "deadline_s", "inputs"],
+        "required": ["id", "title", "kind", "price", "inputs"],
         "properties": {
             "id": {"type": "string"},
             "title": {"type": "string"},
             "kind": {"type": "string"},
             "price": {"type": "integer"},
-            "deadline_s": {"type": "number"},
             "inputs": {
                 "type": "array",
                 "items": {
@@ -114,7 +113,7 @@ _SCHEMAS: dict[str, Any] = {
                     "required": ["name", "type", "required"],
                     "properties": {
                         "name": {"type": "string"},
-                        "type": {"type": "string", "enum": ["string", "int", "number", "bool", "url"]},
+                        "type": {"type": "string", "enum": ["enum", "string", "int", "number", "bool", "url"]},
                         "required": {"type": "boolean"},
                         "enum": {"type": "array", "nullable": True, "items": {}},
                         "min": {"type": "number", "nullable": True},
@@ -122,7 +121,6 @@ _SCHEMAS: dict[str, Any] = {
                         "max_length": {"type": "integer", "nullable": True},
                         "default": {"description": "Any JSON value, or null."},
                         "description": {"type": "string"},
-                        "aliases": {"type": "array", "items": {"type": "string"}},
                     },
                 },
             },

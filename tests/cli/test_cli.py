@@ -113,7 +113,7 @@ def test_generate_with_a_local_image_uploads_it_first(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["inputs"]["image_url"].startswith("https://kie-simulator.invalid/uploads/")
+    assert result["input"]["image_url"].startswith("https://kie-simulator.invalid/uploads/")
     assert len(result["files"]) == 2
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from kiegen.core.jobs import Job
 from kiegen.core.models import ModelRegistry
+from kiegen.core.wire import job_json, model_json
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "job_dict", "models_json", "print_json", "say"]
 
@@ -25,49 +26,12 @@ def print_json(value: Any) -> None:
 
 
 def job_dict(job: Job, *, files: list[str] | None = None) -> dict[str, Any]:
-    error = None
-    if job.error_code or job.error_message:
-        error = {"code": job.error_code, "message": job.error_message}
-    return {
-        "id": job.id,
-        "model": job.model,
-        "status": job.status.value,
-        "task_id": job.task_id,
-        "result_urls": list(job.result_urls),
-        "files": files or [],
-        "error": error,
-        "late": job.late,
-        "recipient": job.recipient,
-        "created_at": job.created_at.isoformat(),
-        "completed_at": job.completed_at.isoformat() if job.completed_at else None,
-        "inputs": dict(job.inputs),
-    }
+    """The API's view of a job plus the files this command saved."""
+    return {**job_json(job), "files": files or []}
 
 
 def models_json(registry: ModelRegistry) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": spec.id,
-            "title": spec.title,
-            "kind": spec.kind.value,
-            "price": spec.price,
-            "inputs": [
-                {
-                    "name": i.name,
-                    "type": "enum" if i.enum is not None else i.type.value,
-                    "required": i.required,
-                    "enum": list(i.enum) if i.enum is not None else None,
-                    "min": i.min,
-                    "max": i.max,
-                    "max_length": i.max_length,
-                    "default": i.default,
-                    "description": i.description,
-                }
-                for i in spec.inputs
-            ],
-        }
-        for spec in registry
-    ]
+    return [model_json(spec) for spec in registry]
 
 
 def models_text(registry: ModelRegistry) -> str:

@@ -1,0 +1,66 @@
+"""The JSON views kiegen shows the outside world, in one place: a job (HTTP API, webhooks, ``kiegen --json``)
+and a model (``GET /v1/models``, ``kiegen models --json``). Domain classes carry no wire annotations; these
+functions are the converter at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kiegen.core.jobs import Job
+from kiegen.core.models import ModelSpec
+
+__all__ = ["job_json", "model_json"]
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as other services see it. The recipient is not shown (a webhook URL may carry the caller's own
+    secrets); nor are kiegen's bookkeeping fields (versions, leases, check counts)."""
+    error = None
+    if job.error_code is not None or job.error_message is not None:
+        error = {"code": job.error_code, "message": job.error_message}
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "model": job.model,
+        "input": dict(job.inputs),
+        "user_id": job.user_id,
+        "task_id": job.task_id,
+        "result_urls": list(job.result_urls),
+        "error": error,
+        "late": job.late,
+        "price": job.price,
+        "created_at": _time(job.created_at),
+        "submitted_at": _time(job.submitted_at),
+        "completed_at": _time(job.completed_at),
+        "deadline_at": _time(job.deadline_at),
+    }
+
+
+def model_json(spec: ModelSpec) -> dict[str, Any]:
+    """A model and its inputs. ``type`` is ``enum`` for inputs with a fixed set of values (as KIE's docs say),
+    else ``string``, ``int``, ``number``, ``bool`` or ``url``; absent constraints are null."""
+    return {
+        "id": spec.id,
+        "title": spec.title,
+        "kind": spec.kind.value,
+        "price": spec.price,
+        "inputs": [
+            {
+                "name": i.name,
+                "type": "enum" if i.enum is not None else i.type.value,
+                "required": i.required,
+                "enum": list(i.enum) if i.enum is not None else None,
+                "min": i.min,
+                "max": i.max,
+                "max_length": i.max_length,
+                "default": i.default,
+                "description": i.description,
+            }
+            for i in spec.inputs
+        ],
+    }
