@@ -14,8 +14,9 @@ The client owns the lifecycles of what it was given or built (store, HTTP client
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from functools import partial
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -40,6 +41,7 @@ from kiegen.services import (
     Config,
     Context,
     DeliveryStats,
+    Drain,
     MessengerRouter,
     handle_callback,
     run_workers,
@@ -67,10 +69,11 @@ def parse_callback_url(url: str) -> tuple[str | None, str | None, dict[str, str]
 
 class _Background:
     """Runs a task for the lifetime of a block. Unlike a bare task group, it lets the block's own exception
-    reach the caller as it is (not wrapped in an exception group)."""
+    reach the caller as it is (not wrapped in an exception group). ``before_cancel`` runs first at the end."""
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, *, before_cancel: Callable[[], None] = lambda: None) -> None:
         self._target = target
+        self._before_cancel = before_cancel
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> None:
@@ -87,6 +90,7 @@ class _Background:
     async def __aexit__(self, *exc_info: object) -> None:
         tg, self._tg = self._tg, None
         if tg is not None:
+            self._before_cancel()
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
 
@@ -131,6 +135,9 @@ class Client:
             config=config,
         )
         self.delivery_stats = DeliveryStats()
+        self.drain = Drain()
+        self.shutdown_grace_s = 10.0
+        """On exit, work already claimed (a poll round, deliveries) gets this long to finish."""
         self._workers = workers
         self._stack: AsyncExitStack | None = None
 
@@ -157,7 +164,9 @@ class Client:
             for resource in self._resources:
                 await stack.enter_async_context(resource)
             if self._workers:
-                await stack.enter_async_context(_Background(self._run_workers))
+                self.drain = Drain()
+                stop = partial(self.drain.begin, self.shutdown_grace_s)
+                await stack.enter_async_context(_Background(self._run_workers, before_cancel=stop))
         except BaseException:
             await stack.aclose()
             raise
@@ -165,7 +174,7 @@ class Client:
         return self
 
     async def _run_workers(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        await run_workers(self.ctx, stats=self.delivery_stats, task_status=task_status)
+        await run_workers(self.ctx, stats=self.delivery_stats, drain=self.drain, task_status=task_status)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -73,22 +73,28 @@ async def poll_due(ctx: Context, *, limit: int = 32) -> int:
     return len(jobs)
 
 
-async def run_poller(ctx: Context) -> None:
-    while True:
+async def run_poller(ctx: Context, *, drain: Drain | None = None) -> None:
+    while drain is None or not drain.stopping:
+        handled = 0  # stays 0 when a drained round is cut off at its deadline
         try:
-            handled = await poll_due(ctx)
+            if drain is None:
+                handled = await poll_due(ctx)
+            else:
+                with drain.protect():
+                    handled = await poll_due(ctx)
         except Exception:  # a bad round must not stop the poller; the work stays in the database
             log.exception("poller round failed")
-            handled = 0
         if not handled:
             await ctx.clock.sleep(ctx.config.worker_interval_s)
 
 
 class Drain:
-    """A graceful stop for ``run_deliverer``: call ``begin(grace_s)``, then cancel the workers. Once begun, the
-    deliverer claims nothing new; a round of deliveries already claimed is shielded from the cancellation for
-    at most ``grace_s`` seconds to finish. Whatever is still unfinished then is cancelled, and its leases expire
-    so that another worker (or this one, restarted) sends it."""
+    """A graceful stop for the poller and the deliverer: call ``begin(grace_s)``, then cancel the workers. Once
+    begun, they claim nothing new; a round already claimed is shielded from the cancellation for at most
+    ``grace_s`` seconds to finish. Whatever is still unfinished then is cancelled, and its leases expire so that
+    another worker (or this one, restarted) does it. Rounds are never cancelled half-way otherwise: a database
+    call cut off mid-query can leave the driver's connection half-closed (SQLAlchemy's aiosqlite adapter then
+    never finishes closing it, and the process cannot exit)."""
 
     def __init__(self) -> None:
         self.stopping = False
@@ -140,6 +146,6 @@ async def run_workers(
     """Recover, then run the poller and the deliverer until cancelled (see ``Drain`` for a graceful stop)."""
     await recover(ctx)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(run_poller, ctx)
+        tg.start_soon(lambda: run_poller(ctx, drain=drain))
         tg.start_soon(lambda: run_deliverer(ctx, stats, drain=drain))
         task_status.started()
