@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import gc
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -19,3 +20,11 @@ def anyio_backend() -> str:
 async def bot() -> AsyncIterator[Harness]:
     async with Harness(free_quota=10, prices={"qwen/image-edit": 5}) as harness:
         yield harness
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Unclosed sessions warn when they are garbage-collected, which may be during some later, unrelated test;
+    collecting after each test pins any such warning on the test that leaked."""
+    yield
+    gc.collect()
