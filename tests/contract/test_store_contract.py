@@ -13,7 +13,14 @@ import pytest
 
 from kiegen.core.billing import LedgerEntry, LedgerKind, balance_of, topup
 from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
-from kiegen.core.errors import ConcurrencyConflict, InsufficientCredits, JobNotFound, LeaseLost, QuotaExceeded
+from kiegen.core.errors import (
+    ConcurrencyConflict,
+    DuplicateEvent,
+    InsufficientCredits,
+    JobNotFound,
+    LeaseLost,
+    QuotaExceeded,
+)
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.ports.store import Created, JobStore
 
@@ -553,3 +560,50 @@ async def test_ledger_lists_a_users_entries_oldest_first(store: JobStore) -> Non
 
 async def test_free_uses_of_an_unknown_user_is_zero(store: JobStore) -> None:
     assert await store.free_uses("nobody", T0.date()) == 0
+
+
+def _event(job: Job, key: str = "evt-1", outcome: InboxOutcome = InboxOutcome.APPLIED) -> InboxEntry:
+    return InboxEntry(
+        key=key, job_id=job.id, task_id=job.task_id, body=b'{"code": 200}', received_at=T0, outcome=outcome
+    )
+
+
+async def test_save_stores_the_inbound_event_with_the_change_it_causes(store: JobStore) -> None:
+    job = (await store.create_job(make_job())).job
+    done = attrs.evolve(job, status=JobStatus.SUCCEEDED, result_urls=("https://cdn.test/1.png",))
+    delivery = Delivery(
+        id=f"{job.id}:succeeded", job_id=job.id, recipient=job.recipient, next_attempt_at=T0, created_at=T0
+    )
+
+    await store.save(done, expected_version=job.version, deliveries=[delivery], inbox=_event(job))
+
+    assert await store.record_callback(_event(job)) is False  # the event is there, deduplicated
+    assert await store.pending_callbacks(10) == []  # stored as applied, not pending
+    assert [d.id for d in await store.deliveries_for(job.id)] == [delivery.id]
+
+
+async def test_save_with_an_event_stored_before_raises_duplicate_and_writes_nothing(store: JobStore) -> None:
+    await fund(store, "u1", 10)
+    job = (await store.create_job(make_job(user_id="u1", price=3))).job
+    assert await store.record_callback(_event(job))
+    done = attrs.evolve(job, status=JobStatus.SUCCEEDED, result_urls=("https://cdn.test/1.png",))
+    settle = LedgerEntry(
+        key=f"settle:{job.id}", user_id="u1", kind=LedgerKind.CAPTURE, amount=3, job_id=job.id, created_at=T0
+    )
+
+    with pytest.raises(DuplicateEvent):
+        await store.save(done, expected_version=job.version, ledger=[settle], inbox=_event(job))
+
+    stored = await store.get(job.id)
+    assert stored is not None and stored.version == job.version and stored.status is JobStatus.PENDING
+    assert [e.kind for e in await store.ledger("u1")] == [LedgerKind.TOPUP, LedgerKind.HOLD]
+
+
+async def test_a_conflicting_save_does_not_keep_its_inbound_event(store: JobStore) -> None:
+    job = (await store.create_job(make_job())).job
+    await store.save(attrs.evolve(job, checks=1), expected_version=job.version)
+
+    with pytest.raises(ConcurrencyConflict):
+        await store.save(attrs.evolve(job, checks=2), expected_version=job.version, inbox=_event(job))
+
+    assert await store.record_callback(_event(job, outcome=InboxOutcome.PENDING)) is True  # it was not stored

@@ -18,6 +18,7 @@ that met them, and never cross a port. Each error carries what the caller needs 
     │   ├── ConcurrencyConflict     job_id: another writer moved the job first (retryable)
     │   ├── InsufficientCredits     user_id, balance, needed
     │   ├── QuotaExceeded           user_id, limit: the daily free quota is used up
+    │   ├── DuplicateEvent          key: this inbound event (a callback) was stored before
     │   └── LeaseLost               delivery_id: a worker whose lease expired tried to mark a delivery
     ├── DeliveryError
     │   ├── RecipientGone           permanent: bot blocked, chat deleted, webhook answered 410
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigurationError",
     "DeliveryDeferred",
     "DeliveryError",
+    "DuplicateEvent",
     "InsufficientCredits",
     "InvalidInput",
     "JobNotFound",
@@ -185,6 +187,15 @@ class QuotaExceeded(StoreError):
         super().__init__(f"user {user_id!r} has used today's {limit} free generations; try again tomorrow")
         self.user_id = user_id
         self.limit = limit
+
+
+class DuplicateEvent(StoreError):
+    """An inbound event with this deduplication key is already stored: it was handled once, and nothing of
+    this second copy was written."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"event {key!r} was already stored")
+        self.key = key
 
 
 class LeaseLost(StoreError):

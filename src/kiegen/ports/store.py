@@ -14,10 +14,12 @@ Jobs
   short, also under concurrency. A free job of a user with ``free_quota`` set counts one use for the UTC day of
   ``job.created_at`` and raises ``QuotaExceeded`` (writing nothing) when ``free_quota`` uses are already counted.
 - ``get(job_id)`` / ``get_by_task(task_id)`` return None for unknown ids.
-- ``save(job, expected_version=v, ledger=..., deliveries=...)`` stores ``job`` with ``version = v + 1`` only if
-  the stored version is ``v`` (else ``ConcurrencyConflict``; ``JobNotFound`` if absent), together with the
-  ledger entries and deliveries, in one transaction. Entries and deliveries whose key/id already exists are
-  skipped silently (idempotent). Returns the stored job.
+- ``save(job, expected_version=v, ledger=..., deliveries=..., inbox=...)`` stores ``job`` with
+  ``version = v + 1`` only if the stored version is ``v`` (else ``ConcurrencyConflict``; ``JobNotFound`` if
+  absent), together with the ledger entries, the deliveries and the inbox entry, in one transaction. Entries
+  and deliveries whose key/id already exists are skipped silently (idempotent). An ``inbox`` entry whose key
+  already exists raises ``DuplicateEvent`` and nothing is written: an inbound event is deduplicated in the
+  same transaction as the change it causes. Returns the stored job.
 - ``list_jobs(user_id=None, limit=50)`` lists newest first.
 - ``claim_due_checks(now, lease_until=..., limit=...)`` returns non-terminal jobs with ``next_check_at <= now``
   (oldest due first), having set their ``next_check_at`` to ``lease_until`` (and bumped ``version``) so that no
@@ -80,6 +82,7 @@ class JobStore(Protocol):
         expected_version: int,
         ledger: Sequence[LedgerEntry] = (),
         deliveries: Sequence[Delivery] = (),
+        inbox: InboxEntry | None = None,
     ) -> Job: ...
 
     async def list_jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]: ...

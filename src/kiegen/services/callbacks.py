@@ -27,7 +27,8 @@ from kiegen.core.callbacks import (
     token_matches,
 )
 from kiegen.core.delivery import InboxEntry, InboxOutcome, inbox_key
-from kiegen.core.jobs import Job
+from kiegen.core.errors import DuplicateEvent
+from kiegen.core.jobs import Evidence, Job
 from kiegen.core.tasks import evidence_from_snapshot
 from kiegen.services.context import Context
 from kiegen.services.record import record, reschedule
@@ -108,51 +109,67 @@ async def handle_callback(
         body=body,
         received_at=ctx.clock.now(),
     )
-    if not await ctx.store.record_callback(entry):
+    verdict = _judge(ctx, job, reading)
+    if verdict.evidence is not None:
+        # The inbox row is written in the same transaction as the change it causes (or alone, when the
+        # evidence changes nothing); a copy stored before is a duplicate and changes nothing.
+        try:
+            transition = await record(ctx, job.id, verdict.evidence, current=job, inbox=entry)
+        except DuplicateEvent:
+            return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
+        ctx.crash_hook("after_callback_stored")
+        applied = transition.ignored is None
+        return CallbackResult(200, CallbackOutcome.APPLIED if applied else CallbackOutcome.IGNORED, job.id)
+    if not await ctx.store.record_callback(attrs.evolve(entry, outcome=verdict.outcome, note=verdict.note)):
         return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
     ctx.crash_hook("after_callback_stored")
-    outcome = await apply_inbox_entry(ctx, entry, reading=reading, job=job)
-    return CallbackResult(200, outcome, job.id)
+    if verdict.check:
+        await check_soon(ctx, job.id)
+    return CallbackResult(200, CallbackOutcome(verdict.outcome.value), job.id)
 
 
-async def apply_inbox_entry(
-    ctx: Context,
-    entry: InboxEntry,
-    *,
-    reading: CallbackReading | Unreadable | None = None,
-    job: Job | None = None,
-) -> CallbackOutcome:
-    """Apply a stored, authenticated callback (also used by recovery for entries a crash left PENDING).
-    ``job`` is the job as the caller just read it, if it did."""
+@attrs.frozen
+class _Verdict:
+    outcome: InboxOutcome
+    note: str = ""
+    evidence: Evidence | None = None
+    check: bool = False
+    """Ask KIE about the task soon (the body was not believed or not readable)."""
+
+
+def _judge(ctx: Context, job: Job, reading: CallbackReading | Unreadable) -> _Verdict:
+    """What an authenticated callback body may do to ``job``."""
+    if isinstance(reading, Unreadable):
+        return _Verdict(InboxOutcome.UNREADABLE, reading.reason, check=True)
+    snapshot = reading.snapshot
+    if job.task_id is not None and snapshot.task_id != job.task_id:
+        return _Verdict(InboxOutcome.HINT, "task id is not the job's", check=True)
+    if not result_urls_allowed(snapshot.result_urls, ctx.config.allowed_result_hosts):
+        return _Verdict(InboxOutcome.HINT, "result URL not allowed", check=True)
+    evidence = evidence_from_snapshot(snapshot, source="callback")
+    if evidence is None:
+        return _Verdict(InboxOutcome.IGNORED, f"state {snapshot.state.value}")
+    return _Verdict(InboxOutcome.APPLIED, evidence=evidence)
+
+
+async def apply_inbox_entry(ctx: Context, entry: InboxEntry) -> CallbackOutcome:
+    """Apply a callback stored PENDING and never applied (a crash between the two, in kiegen before 0.1:
+    today the inbox row and the change it causes are written together). Used by recovery."""
     assert entry.job_id is not None
-    if reading is None:
-        reading = read_callback(entry.body)
-    if job is None:
-        job = await ctx.store.get(entry.job_id)
+    job = await ctx.store.get(entry.job_id)
     if job is None:
         await ctx.store.mark_callback(entry.key, InboxOutcome.IGNORED, "job vanished")
         return CallbackOutcome.IGNORED
-    if isinstance(reading, Unreadable):
-        await ctx.store.mark_callback(entry.key, InboxOutcome.UNREADABLE, reading.reason)
-        await check_soon(ctx, job.id)
-        return CallbackOutcome.UNREADABLE
-    snapshot = reading.snapshot
-    if job.task_id is not None and snapshot.task_id != job.task_id:
-        await ctx.store.mark_callback(entry.key, InboxOutcome.HINT, "task id is not the job's")
-        await check_soon(ctx, job.id)
-        return CallbackOutcome.HINT
-    if not result_urls_allowed(snapshot.result_urls, ctx.config.allowed_result_hosts):
-        await ctx.store.mark_callback(entry.key, InboxOutcome.HINT, "result URL not allowed")
-        await check_soon(ctx, job.id)
-        return CallbackOutcome.HINT
-    evidence = evidence_from_snapshot(snapshot, source="callback")
-    if evidence is None:
-        await ctx.store.mark_callback(entry.key, InboxOutcome.IGNORED, f"state {snapshot.state.value}")
-        return CallbackOutcome.IGNORED
-    transition = await record(ctx, job.id, evidence, current=job)
+    verdict = _judge(ctx, job, read_callback(entry.body))
+    if verdict.evidence is None:
+        await ctx.store.mark_callback(entry.key, verdict.outcome, verdict.note)
+        if verdict.check:
+            await check_soon(ctx, job.id)
+        return CallbackOutcome(verdict.outcome.value)
+    transition = await record(ctx, job.id, verdict.evidence, current=job)
     outcome = InboxOutcome.IGNORED if transition.ignored else InboxOutcome.APPLIED
     await ctx.store.mark_callback(entry.key, outcome, transition.ignored or "")
-    return CallbackOutcome.APPLIED if outcome is InboxOutcome.APPLIED else CallbackOutcome.IGNORED
+    return CallbackOutcome(outcome.value)
 
 
 async def check_soon(ctx: Context, job_id: str) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import attrs
 
 from kiegen.core.billing import settlement
-from kiegen.core.delivery import delivery_for
-from kiegen.core.errors import ConcurrencyConflict, JobNotFound
+from kiegen.core.delivery import InboxEntry, InboxOutcome, delivery_for
+from kiegen.core.errors import ConcurrencyConflict, DuplicateEvent, JobNotFound
 from kiegen.core.jobs import Evidence, Job, Transition, apply
 from kiegen.services.context import Context
 
@@ -27,11 +27,15 @@ async def record(
     *,
     adjust: Callable[[Job], Job] | None = None,
     current: Job | None = None,
+    inbox: InboxEntry | None = None,
 ) -> Transition:
     """Apply ``evidence`` to the stored job; on a terminal change write the delivery and settle the hold in the
     same transaction. ``adjust`` may change bookkeeping fields (check counters, next check) of the result.
     Retries on optimistic-concurrency conflicts; applying the same evidence twice stores nothing new.
-    ``current`` is the job as the caller just read it (saves a read; a stale copy only costs a conflict)."""
+    ``current`` is the job as the caller just read it (saves a read; a stale copy only costs a conflict).
+    ``inbox`` is the inbound event this evidence came from: it is stored in the same transaction as the change
+    (outcome APPLIED), or alone (outcome IGNORED) when the evidence changes nothing; ``DuplicateEvent`` when
+    it was stored before."""
     for _ in range(_MAX_CONFLICTS):
         job, current = current or await ctx.store.get(job_id), None
         if job is None:
@@ -39,11 +43,21 @@ async def record(
         transition = apply(job, evidence, ctx.clock.now())
         after = adjust(transition.after) if adjust is not None else transition.after
         if after == job:
+            if inbox is not None:
+                ignored = attrs.evolve(inbox, outcome=InboxOutcome.IGNORED, note=transition.ignored or "")
+                if not await ctx.store.record_callback(ignored):
+                    raise DuplicateEvent(inbox.key)
             return transition
         ledger = [entry for entry in (settlement(transition),) if entry is not None]
         deliveries = [d for d in (delivery_for(transition),) if d is not None]
         try:
-            stored = await ctx.store.save(after, expected_version=job.version, ledger=ledger, deliveries=deliveries)
+            stored = await ctx.store.save(
+                after,
+                expected_version=job.version,
+                ledger=ledger,
+                deliveries=deliveries,
+                inbox=attrs.evolve(inbox, outcome=InboxOutcome.APPLIED) if inbox is not None else None,
+            )
         except ConcurrencyConflict:
             continue
         transition = attrs.evolve(transition, after=stored)

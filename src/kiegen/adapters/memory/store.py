@@ -14,7 +14,14 @@ import attrs
 
 from kiegen.core.billing import LedgerEntry, balance_of, hold_for, utc_day
 from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
-from kiegen.core.errors import ConcurrencyConflict, InsufficientCredits, JobNotFound, LeaseLost, QuotaExceeded
+from kiegen.core.errors import (
+    ConcurrencyConflict,
+    DuplicateEvent,
+    InsufficientCredits,
+    JobNotFound,
+    LeaseLost,
+    QuotaExceeded,
+)
 from kiegen.core.jobs import Job
 from kiegen.ports.store import Created
 
@@ -98,11 +105,14 @@ class InMemoryJobStore:
         expected_version: int,
         ledger: Sequence[LedgerEntry] = (),
         deliveries: Sequence[Delivery] = (),
+        inbox: InboxEntry | None = None,
     ) -> Job:
         await anyio.lowlevel.checkpoint()
         current = self._jobs.get(job.id)
         if current is None:
             raise JobNotFound(job.id)
+        if inbox is not None and inbox.key in self._inbox:
+            raise DuplicateEvent(inbox.key)
         if current.version != expected_version:
             raise ConcurrencyConflict(job.id)
         stored = attrs.evolve(job, version=expected_version + 1)
@@ -111,6 +121,8 @@ class InMemoryJobStore:
             self._ledger.setdefault(entry.key, entry)
         for delivery in deliveries:
             self._deliveries.setdefault(delivery.id, delivery)
+        if inbox is not None:
+            self._inbox[inbox.key] = inbox
         return stored
 
     async def list_jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]:

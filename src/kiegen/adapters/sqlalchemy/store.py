@@ -42,6 +42,7 @@ from kiegen.core.billing import LedgerEntry, LedgerKind, hold_for, utc_day
 from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
 from kiegen.core.errors import (
     ConcurrencyConflict,
+    DuplicateEvent,
     InsufficientCredits,
     JobNotFound,
     LeaseLost,
@@ -219,6 +220,7 @@ class SqlAlchemyJobStore:
         expected_version: int,
         ledger: Sequence[LedgerEntry] = (),
         deliveries: Sequence[Delivery] = (),
+        inbox: InboxEntry | None = None,
     ) -> Job:
         stored = attrs.evolve(job, version=expected_version + 1)
         values = job_to_row(stored)
@@ -231,6 +233,16 @@ class SqlAlchemyJobStore:
         )
         try:
             async with self._write() as conn:
+                if inbox is not None:
+                    # First, so that a duplicate writes nothing; a later conflict rolls this insert back too.
+                    insert = (
+                        self._insert(t.inbox)
+                        .values(inbox_to_row(inbox))
+                        .on_conflict_do_nothing()
+                        .returning(t.inbox.c.key)
+                    )
+                    if (await conn.execute(insert)).first() is None:
+                        raise DuplicateEvent(inbox.key)
                 if (await conn.execute(update)).first() is None:
                     if await conn.scalar(sa.select(t.jobs.c.id).where(t.jobs.c.id == job.id)) is None:
                         raise JobNotFound(job.id)
