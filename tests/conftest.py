@@ -2,9 +2,66 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 import pytest
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def run_in_thread(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run a coroutine on its own event loop in a helper thread (session fixtures run outside any test loop)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(make())
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test server's URL, checked once per session; skip (or fail, in CI) when there is none."""
+    url = os.environ.get("KIEGEN_TEST_POSTGRES_URL")
+    required = os.environ.get("KIEGEN_REQUIRE_POSTGRES") == "1"
+    if not url:
+        if required:
+            pytest.fail("KIEGEN_REQUIRE_POSTGRES=1 but KIEGEN_TEST_POSTGRES_URL is not set")
+        pytest.skip("KIEGEN_TEST_POSTGRES_URL is not set (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+
+    async def probe() -> None:
+        import sqlalchemy as sa
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(url, connect_args={"timeout": 5})
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        run_in_thread(probe)
+    except Exception as exc:
+        from kiegen.adapters.sqlalchemy.engine import redacted
+
+        message = f"PostgreSQL at {redacted(url)} is unreachable: {type(exc).__name__}: {exc}"
+        if required:
+            pytest.fail(message)
+        pytest.skip(message)
+    return url

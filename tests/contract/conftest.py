@@ -7,73 +7,19 @@ skip with a reason when ``KIEGEN_TEST_POSTGRES_URL`` is unset, and fail when ``K
 
 from __future__ import annotations
 
-import asyncio
-import os
 import shutil
-import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kiegen.adapters.memory import InMemoryBotStore, InMemoryJobStore
 from kiegen.ports.bot import BotStore
 from kiegen.ports.store import JobStore
+from tests.conftest import run_in_thread
 
 ASYNCIO_ONLY = "SQLAlchemy asyncio adapters run under asyncio only"
-
-
-def _in_thread(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run a coroutine on its own event loop in a helper thread (session fixtures run outside any test loop)."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = asyncio.run(make())
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The test server's URL, checked once per session; skip (or fail, in CI) when there is none."""
-    url = os.environ.get("KIEGEN_TEST_POSTGRES_URL")
-    required = os.environ.get("KIEGEN_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail("KIEGEN_REQUIRE_POSTGRES=1 but KIEGEN_TEST_POSTGRES_URL is not set")
-        pytest.skip("KIEGEN_TEST_POSTGRES_URL is not set (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
-
-    async def probe() -> None:
-        import sqlalchemy as sa
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        engine = create_async_engine(url, connect_args={"timeout": 5})
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-        finally:
-            await engine.dispose()
-
-    try:
-        _in_thread(probe)
-    except Exception as exc:
-        from kiegen.adapters.sqlalchemy.engine import redacted
-
-        message = f"PostgreSQL at {redacted(url)} is unreachable: {type(exc).__name__}: {exc}"
-        if required:
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +27,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from kiegen.adapters.sqlalchemy import migrate
 
     path = tmp_path_factory.mktemp("template") / "kiegen.db"
-    _in_thread(lambda: migrate(f"sqlite+aiosqlite:///{path}"))
+    run_in_thread(lambda: migrate(f"sqlite+aiosqlite:///{path}"))
     return path
 
 

@@ -16,17 +16,6 @@ import pytest
 from tests.reliability.harness import Database, create_database, drop_database
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    url = os.environ.get("KIEGEN_TEST_POSTGRES_URL")
-    required = os.environ.get("KIEGEN_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail("KIEGEN_REQUIRE_POSTGRES=1 but KIEGEN_TEST_POSTGRES_URL is not set")
-        pytest.skip("KIEGEN_TEST_POSTGRES_URL is not set (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
-    return url
-
-
 @pytest.fixture
 def sqlite_database(tmp_path: Path) -> Database:
     return Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'kiegen.db'}")

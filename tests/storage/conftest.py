@@ -6,43 +6,12 @@ PostgreSQL tests skip with a reason when ``KIEGEN_TEST_POSTGRES_URL`` is unset a
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from storage_harness import Db, drop_schema, run
-
-from kiegen.adapters.sqlalchemy.engine import redacted
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    url = os.environ.get("KIEGEN_TEST_POSTGRES_URL")
-    required = os.environ.get("KIEGEN_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail("KIEGEN_REQUIRE_POSTGRES=1 but KIEGEN_TEST_POSTGRES_URL is not set")
-        pytest.skip("KIEGEN_TEST_POSTGRES_URL is not set (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
-
-    async def probe() -> None:
-        engine = Db("postgres", url).engine()
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-        finally:
-            await engine.dispose()
-
-    try:
-        run(probe())
-    except Exception as exc:
-        message = f"PostgreSQL at {redacted(url)} is unreachable: {type(exc).__name__}: {exc}"
-        if required:
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 @pytest.fixture
