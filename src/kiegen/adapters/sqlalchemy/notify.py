@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Self
 
@@ -29,6 +28,7 @@ import asyncpg
 from sqlalchemy.engine import URL, make_url
 
 from kiegen.adapters.sqlalchemy.engine import redacted
+from kiegen.adapters.wakeups import Subscribers, Subscription
 
 __all__ = ["PostgresNotifier", "PostgresSubscription"]
 
@@ -38,18 +38,8 @@ CHANNEL = "kiegen_jobs"
 _NETWORK_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-class PostgresSubscription:
-    def __init__(self) -> None:
-        self._event = anyio.Event()
-
-    def _wake(self) -> None:
-        self._event.set()
-
-    async def wait(self) -> None:
-        """Return once a publish (or a listener reconnect) has happened since subscribing or since the previous
-        wait returned. Bound it with a cancel scope."""
-        await self._event.wait()
-        self._event = anyio.Event()
+PostgresSubscription = Subscription
+"""A subscription of ``PostgresNotifier`` (woken by local publishes, NOTIFY and listener reconnects)."""
 
 
 class PostgresNotifier:
@@ -71,7 +61,7 @@ class PostgresNotifier:
         self._health_check_s = health_check_s
         self._connect_timeout_s = connect_timeout_s
         self._max_backoff_s = max_backoff_s
-        self._subscribers: dict[str, set[PostgresSubscription]] = {}
+        self._subscribers = Subscribers()
         self._listening = asyncio.Event()
         self._listener_pid: int | None = None
         self._publisher: Any = None
@@ -125,18 +115,8 @@ class PostgresNotifier:
 
     # the port
 
-    @asynccontextmanager
-    async def subscribe(self, job_id: str) -> AsyncIterator[PostgresSubscription]:
-        subscription = PostgresSubscription()
-        self._subscribers.setdefault(job_id, set()).add(subscription)
-        try:
-            yield subscription
-        finally:
-            subscribers = self._subscribers.get(job_id)
-            if subscribers is not None:
-                subscribers.discard(subscription)
-                if not subscribers:
-                    del self._subscribers[job_id]
+    def subscribe(self, job_id: str) -> AbstractAsyncContextManager[Subscription]:
+        return self._subscribers.subscribe(job_id)
 
     async def publish(self, job_id: str) -> None:
         self._wake(job_id)
@@ -156,13 +136,10 @@ class PostgresNotifier:
     # internals
 
     def _wake(self, job_id: str) -> None:
-        for subscription in self._subscribers.get(job_id, ()):
-            subscription._wake()
+        self._subscribers.wake(job_id)
 
     def _wake_all(self) -> None:
-        for subscriptions in self._subscribers.values():
-            for subscription in subscriptions:
-                subscription._wake()
+        self._subscribers.wake_all()
 
     def _on_notification(self, _conn: object, pid: int, _channel: str, payload: str) -> None:
         if pid == self._publisher_pid:
