@@ -16,24 +16,16 @@ from aiogram.types import Message
 
 from apps.telegram.deps import Deps
 from apps.telegram.i18n import Translator
+from kiegen.adapters.kie_httpx.download import sniff_image
 from kiegen.core.errors import KiegenError
 
-__all__ = ["MAX_IMAGE_BYTES", "receive_image", "sniff"]
+__all__ = ["MAX_IMAGE_BYTES", "receive_image"]
 
 log = logging.getLogger("apps.telegram.photos")
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-_MIMES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
-
-
-def sniff(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+_MIMES = frozenset({"image/jpeg", "image/png", "image/webp"})
+"""Image documents accepted by their declared type (the bytes are checked again after download)."""
 
 
 async def receive_image(message: Message, bot: Bot, deps: Deps, tr: Translator) -> str | None:
@@ -64,12 +56,12 @@ async def receive_image(message: Message, bot: Bot, deps: Deps, tr: Translator) 
     if len(data) > MAX_IMAGE_BYTES:
         await message.answer(tr("refuse_too_big", mb=MAX_IMAGE_BYTES // (1024 * 1024)))
         return None
-    mime = sniff(data)
-    if mime is None:
+    kind = sniff_image(data[:16])  # png, jpeg or webp
+    if kind is None:
         await message.answer(tr("refuse_not_image"))
         return None
     try:
-        return await deps.client.ctx.kie.upload(data, filename=f"input.{_MIMES[mime]}", mime=mime)
+        return await deps.client.ctx.kie.upload(data, filename=f"input.{kind}", mime=f"image/{kind}")
     except KiegenError as exc:
         log.warning("photo upload to KIE failed: %s", exc.message)
         await message.answer(tr("photo_failed"))

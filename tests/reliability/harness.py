@@ -75,31 +75,28 @@ class Database:
         return Database("postgres", create_database(self.base_url, db_name))
 
 
-def create_database(base_url: str, name: str) -> str:
-    async def create() -> None:
+def _run_outside_transaction(base_url: str, statement: str) -> None:
+    """CREATE/DROP DATABASE cannot run inside a transaction: run it in autocommit on a throwaway engine."""
+
+    async def run() -> None:
         engine = create_engine(base_url)
         try:
             async with engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                await conn.execute(sa.text(statement))
         finally:
             await engine.dispose()
 
-    asyncio.run(create())
+    asyncio.run(run())
+
+
+def create_database(base_url: str, name: str) -> str:
+    _run_outside_transaction(base_url, f'CREATE DATABASE "{name}"')
     return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(base_url: str, name: str) -> None:
-    async def drop() -> None:
-        engine = create_engine(base_url)
-        try:
-            async with engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(drop())
+    _run_outside_transaction(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

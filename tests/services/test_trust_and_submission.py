@@ -9,7 +9,7 @@ import pytest
 from kiegen import JobStatus, QuotaExceeded
 from kiegen.adapters.memory import SimulatorConfig
 from kiegen.core.callbacks import callback_token, kie_signature
-from kiegen.core.delivery import InboxEntry, InboxOutcome, inbox_key
+from kiegen.core.delivery import InboxEntry, inbox_key
 from kiegen.core.errors import KieOutOfCredits, KieRateLimited, KieTransportError
 from kiegen.services import Config, recover
 from kiegen.simulator.engine import CallbackMode
@@ -202,7 +202,3 @@ def test_callback_urls_carry_the_job_id_and_its_token() -> None:
     url = config.callback_url("job-1")
     assert url == f"https://bot.example.com/callbacks/kie/job-1?token={callback_token(b's', 'job-1')}"
     assert Config().callback_url("job-1") is None
-
-
-def test_inbox_outcomes_are_strings_for_storage() -> None:
-    assert {o.value for o in InboxOutcome} >= {"pending", "applied", "unreadable", "hint"}
