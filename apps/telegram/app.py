@@ -149,6 +149,7 @@ class BotApp:
         bot = create_bot(settings.telegram_bot_token, api_url=settings.telegram_api_url, session=session)
         messenger = create_messenger(bot, catalog, settings)
         client = build(settings, messengers=[messenger, *extra_messengers], **(client_options or {}))
+        messenger.crash_hook = client.ctx.crash_hook  # KIEGEN_CRASH_AT (tests only) arms mid_download here too
         deps = make_deps(client, bot, messenger, catalog, bots=bots or bot_store_for(client), config=config)
         return cls(
             settings=settings, config=config, bot=bot, client=client, deps=deps, dispatcher=build_dispatcher(deps)

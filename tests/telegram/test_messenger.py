@@ -3,7 +3,7 @@ HTTP to the fake Bot API server (asyncio only: aiogram)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from aiogram import Bot
 
 from apps.telegram.app import create_bot
 from kiegen.adapters.aiogram import AiogramMessenger, DeliveryLimits, Pacer, escape_cut, receipt_files
+from kiegen.adapters.aiogram.fetch import fetch_bytes
 from kiegen.core.errors import DeliveryDeferred, RecipientGone
 from kiegen.core.jobs import Job, JobStatus
 from tests.telegram.fake_telegram import FakeTelegram
@@ -154,6 +155,54 @@ async def test_an_undownloadable_result_goes_straight_to_the_link(rig: Any) -> N
     fake.bad_urls.add(url)
     await messenger.deliver(job(url))
     assert messenger.rungs["link"] == 1 and not fake.called("sendDocument")
+
+
+class Killed(Exception):
+    """What an armed crash hook does to the process (a SIGKILL), as an exception a test can catch."""
+
+
+def crash_at(points: list[str]) -> Callable[[str], None]:
+    def hook(point: str) -> None:
+        points.append(point)
+        raise Killed(point)
+
+    return hook
+
+
+async def test_the_crash_hook_fires_mid_download_on_rung_2_and_never_on_rung_1(rig: Any) -> None:
+    fake, messenger, _ = rig
+    points: list[str] = []
+    messenger.crash_hook = crash_at(points)
+    await messenger.deliver(job("https://kie.example/r/0.png"))
+    assert points == [] and messenger.rungs["photo_url"] == 1
+    url = "https://kie.example/r/1.png"
+    fake.bad_urls.add(url)
+    with pytest.raises(Killed):
+        await messenger.deliver(job(url))
+    assert points == ["mid_download"] and fake.url_attempts[url] == 1
+    assert messenger.rungs["photo_upload"] == 0 and not [c for c in fake.called("sendPhoto") if c.files]
+    assert await messenger.fetch(url) == PNG and points == ["mid_download"]  # "Original file" does not pass it
+
+
+async def test_fetch_calls_on_first_chunk_once_after_the_first_part_and_before_the_rest() -> None:
+    served: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        for n in range(3):
+            served.append(n)
+            yield bytes([n]) * 100
+
+    seen: list[list[int]] = []
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body()))
+    async with httpx.AsyncClient(transport=transport) as http:
+        data = await fetch_bytes(
+            http,
+            "https://kie.example/r/0.png",
+            max_bytes=1000,
+            timeout_s=5,
+            on_first_chunk=lambda: seen.append([*served]),
+        )
+    assert seen == [[0]] and len(data) == 300
 
 
 async def test_migrated_group_is_followed_once_and_remembered(rig: Any) -> None:

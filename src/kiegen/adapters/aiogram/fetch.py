@@ -1,12 +1,15 @@
 """Downloading a result ourselves when Telegram could not fetch its URL: size cap, timeout, allowed hosts.
 
 Errors: ``UnsafeURL`` (scheme, host or a private address not allowed), ``FetchFailed`` (HTTP error, too
-large, timeout, network). The bytes never pass through a log line.
+large, timeout, network). The bytes never pass through a log line. ``on_first_chunk`` is called once, when the
+first part of the body has arrived and before the rest is read (the messenger's ``mid_download`` crash point);
+whatever it raises propagates unchanged.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,6 +50,7 @@ async def fetch_bytes(
     timeout_s: float,
     allowed_hosts: frozenset[str] | None = None,
     allow_private: bool = False,
+    on_first_chunk: Callable[[], None] | None = None,
 ) -> bytes:
     check_url(url, allowed_hosts=allowed_hosts, allow_private=allow_private)
     chunks: list[bytes] = []
@@ -63,6 +67,8 @@ async def fetch_bytes(
                 if size > max_bytes:
                     raise FetchFailed(f"file is larger than {max_bytes} bytes")
                 chunks.append(chunk)
+                if on_first_chunk is not None and len(chunks) == 1:
+                    on_first_chunk()
     except httpx.HTTPError as exc:
         raise FetchFailed(f"download failed: {type(exc).__name__}") from None
     return b"".join(chunks)

@@ -15,6 +15,11 @@ Errors: 403 (blocked, deactivated) and "chat not found" → ``RecipientGone``; 4
 followed once (and remembered for later deliveries); network and 5xx → ``DeliveryDeferred``. The deliverer
 owns retries: nothing here loops beyond those two rules. The receipt lists the ``file_id``s sent
 (``p:<id>`` photo, ``d:<id>`` document, ``l:<message id>`` link), comma-separated, for /history.
+
+``crash_hook`` (a no-op unless the composition root arms it, ``KIEGEN_CRASH_AT`` in tests) is called as
+``crash_hook("mid_download")`` once the first part of a result we download ourselves for a delivery (rung 2
+onwards) has arrived: the crash harness's point between "download started" and "sent". "Original file"
+downloads (``fetch``) do not pass it.
 """
 
 from __future__ import annotations
@@ -98,8 +103,10 @@ class AiogramMessenger:
         http: httpx.AsyncClient | None = None,
         pacer: Pacer | None = None,
         limits: DeliveryLimits | None = None,
+        crash_hook: Callable[[str], None] = lambda point: None,
     ) -> None:
         self.bot = bot
+        self.crash_hook = crash_hook
         self.presenter: Presenter = presenter or PlainPresenter()
         self.pacer = pacer or Pacer()
         self.limits = limits or DeliveryLimits()
@@ -114,6 +121,8 @@ class AiogramMessenger:
             await self._own_http.aclose()
             self._own_http = None
 
+    schemes = frozenset({"telegram"})
+
     def handles(self, recipient: str) -> bool:
         return parse_recipient(recipient) is not None
 
@@ -121,7 +130,9 @@ class AiogramMessenger:
         """The chat to use now for ``chat_id`` (a group may have become a supergroup)."""
         return self._migrated.get(chat_id, chat_id)
 
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes:
+    async def fetch(
+        self, url: str, *, max_bytes: int | None = None, on_first_chunk: Callable[[], None] | None = None
+    ) -> bytes:
         """Download a result ourselves (also used for "Original file"). Raises ``FetchFailed``/``UnsafeURL``."""
         if self._http is None:
             if self._own_http is None:
@@ -134,6 +145,7 @@ class AiogramMessenger:
             timeout_s=self.limits.download_timeout_s,
             allowed_hosts=self.limits.allowed_hosts,
             allow_private=self.limits.allow_private,
+            on_first_chunk=on_first_chunk,
         )
 
     async def deliver(self, job: Job) -> Receipt:
@@ -281,7 +293,7 @@ class AiogramMessenger:
 
     async def _download(self, job: Job, url: str) -> bytes | None:
         try:
-            return await self.fetch(url)
+            return await self.fetch(url, on_first_chunk=lambda: self.crash_hook("mid_download"))
         except (FetchFailed, KiegenError) as exc:
             log.warning("job %s: could not download the result ourselves: %s", job.id, exc)
             return None
