@@ -162,6 +162,10 @@ class MeteredMessenger:
         self.inner = inner
         self.metrics = metrics
 
+    @property
+    def schemes(self) -> frozenset[str] | None:
+        return self.inner.schemes
+
     def handles(self, recipient: str) -> bool:
         return self.inner.handles(recipient)
 

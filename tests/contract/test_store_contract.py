@@ -442,6 +442,23 @@ async def test_claim_deliveries_is_oldest_first_and_limited(store: JobStore) -> 
     assert [c.delivery.id for c in claims] == [made[3].id, made[2].id, made[1].id]
 
 
+async def test_claim_deliveries_takes_only_the_recipient_schemes_asked_for(store: JobStore) -> None:
+    # One process has the Telegram bot, another only webhooks: neither may take (and so fail) the other's.
+    telegram = await with_delivery(store, recipient="telegram:42")
+    webhook = await with_delivery(store, recipient="webhook:https://hooks.example/x")
+    console = await with_delivery(store, recipient="console")
+    lookalike = await with_delivery(store, recipient="telegramx:1")  # a scheme is matched whole
+    wildcard = await with_delivery(store, recipient="we%hook:1")  # LIKE characters match only themselves
+
+    webhook_only = await store.claim_deliveries(T0, lease_s=30, limit=10, schemes=frozenset({"webhook", "none"}))
+    assert [c.delivery.id for c in webhook_only] == [webhook.id]
+    both = await store.claim_deliveries(T0, lease_s=30, limit=10, schemes=frozenset({"telegram", "console"}))
+    assert sorted(c.delivery.id for c in both) == sorted([telegram.id, console.id])
+    assert await store.claim_deliveries(T0, lease_s=30, limit=10, schemes=frozenset()) == []
+    rest = await store.claim_deliveries(T0, lease_s=30, limit=10)  # None: any scheme
+    assert sorted(c.delivery.id for c in rest) == sorted([lookalike.id, wildcard.id])
+
+
 async def test_concurrent_delivery_claims_never_share_an_attempt(store: JobStore) -> None:
     for _ in range(40):
         await with_delivery(store)

@@ -47,7 +47,8 @@ class RandomDelayKie(SimulatedKie):
 
     def __init__(self, low: float, high: float, config: SimulatorConfig, seed: int = 1) -> None:
         self.answered: dict[str, float] = {}
-        sink = httpx_callback_sink(httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=200)))
+        self._http = httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=200))
+        sink = httpx_callback_sink(self._http)
 
         async def timed_sink(url: str, body: bytes) -> int:
             status = await sink(url, body)
@@ -59,6 +60,12 @@ class RandomDelayKie(SimulatedKie):
         super().__init__(WallClock(), config, callback_sink=timed_sink)
         self.low, self.high = low, high
         self._delays = random.Random(seed)
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            await super().__aexit__(*exc_info)
+        finally:
+            await self._http.aclose()  # its pooled sockets, on the loop that opened them
 
     async def create_task(self, model: str, inputs: Mapping[str, Any], *, callback_url: str | None) -> str:
         self.configure(delay_s=self._delays.uniform(self.low, self.high))

@@ -83,6 +83,8 @@ class SlowMessenger:
         self.started = 0
         self.finished = 0
 
+    schemes = frozenset({"slow"})
+
     def handles(self, recipient: str) -> bool:
         return recipient.startswith("slow:")
 

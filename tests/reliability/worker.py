@@ -68,6 +68,8 @@ class FileMessenger:
         self.stop_marker = stop_marker
         self.sent = 0
 
+    schemes = frozenset({"file"})
+
     def handles(self, recipient: str) -> bool:
         return recipient.startswith("file:")
 

@@ -176,3 +176,31 @@ async def test_delivery_is_retried_after_a_deferral_and_not_after_recipient_gone
     assert kit.messenger.count(second.id) == 0
     [delivery] = await kit.store.deliveries_for(second.id)
     assert delivery.status is DeliveryStatus.GONE and delivery.attempt == 1
+
+
+async def test_a_process_without_the_recipients_messenger_leaves_its_delivery_to_the_one_that_has_it() -> None:
+    """The bot and the HTTP service on one database: the service (webhooks only) applies the callback of a
+    Telegram job, and its deliverer must neither send nor give up on that delivery; the bot's sends it."""
+    from kiegen import Client
+    from kiegen.adapters.memory import FakeClock, InMemoryJobStore, RecordingMessenger, SimulatedKie
+    from kiegen.services.deliver import deliver_due
+    from tests.services.conftest import make_config
+
+    clock, store = FakeClock(), InMemoryJobStore()
+    kie = SimulatedKie(clock, SimulatorConfig(delay_s=5.0))
+    telegram, webhooks = RecordingMessenger(prefixes=["telegram:"]), RecordingMessenger(prefixes=["webhook:"])
+    config = make_config()
+    bot = Client(store=store, kie=kie, messengers=[telegram], clock=clock, config=config, workers=False)
+    service = Client(store=store, kie=kie, messengers=[webhooks], clock=clock, config=config, resources=[kie])
+    kie.callback_sink = service.receive_callback
+    async with bot, service:
+        job = await bot.submit("z-image", {"prompt": "a fox"}, recipient="telegram:7")
+        await clock.advance(30, step=1)  # the callback lands at the service; its workers go round and round
+        assert (await store.get(job.id)).status is JobStatus.SUCCEEDED
+        [waiting] = await store.deliveries_for(job.id)
+        assert waiting.status is DeliveryStatus.PENDING and waiting.attempt == 0
+        assert webhooks.sent == []
+
+        assert await deliver_due(bot.ctx) == 1
+        [sent] = await store.deliveries_for(job.id)
+        assert sent.status is DeliveryStatus.SENT and telegram.count(job.id) == 1

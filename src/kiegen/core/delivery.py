@@ -25,8 +25,15 @@ __all__ = [
     "InboxOutcome",
     "delivery_for",
     "inbox_key",
+    "recipient_scheme",
     "retry_delay_s",
 ]
+
+
+def recipient_scheme(recipient: str) -> str:
+    """``telegram`` for ``telegram:42``, ``webhook`` for ``webhook:https://...``, ``console`` for ``console``:
+    what decides which messenger (and so which process) can deliver to a recipient."""
+    return recipient.split(":", 1)[0]
 
 
 class DeliveryStatus(enum.StrEnum):

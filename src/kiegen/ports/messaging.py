@@ -4,7 +4,10 @@ Contract: ``deliver(job)`` sends once and returns a ``Receipt`` (e.g. the Telegr
 ``RecipientGone`` when the recipient can never be reached (not retried) and ``DeliveryDeferred`` (with
 ``retry_after`` when known) for anything worth retrying. Other ``KiegenError``s are treated as retryable.
 ``handles(recipient)`` says whether this messenger serves that recipient scheme (``telegram:``, ``webhook:``,
-``console``).
+``console``); ``schemes`` names those schemes (``recipient_scheme`` of ``kiegen.core.delivery``), or is None for
+a messenger that takes any recipient (a test double). A process claims only the deliveries whose scheme one of
+its messengers serves: an HTTP service without a Telegram bot never takes, and never gives up on, a Telegram
+delivery that the bot's process is there to send.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ class Receipt:
 
 
 class Messenger(Protocol):
+    @property
+    def schemes(self) -> frozenset[str] | None: ...
+
     def handles(self, recipient: str) -> bool: ...
 
     async def deliver(self, job: Job) -> Receipt: ...

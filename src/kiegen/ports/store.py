@@ -31,9 +31,10 @@ Inbox
   ``pending_callbacks(limit)`` lists the ones still PENDING (stored, then the process died before applying them).
 
 Outbox
-- ``claim_deliveries(now, lease_s=..., limit=...)`` claims PENDING deliveries whose ``next_attempt_at <= now``
-  and whose lease is absent or expired, incrementing ``attempt``; returns one ``Claim`` each. Two concurrent
-  callers never receive the same delivery attempt.
+- ``claim_deliveries(now, lease_s=..., limit=..., schemes=...)`` claims PENDING deliveries whose
+  ``next_attempt_at <= now`` and whose lease is absent or expired, incrementing ``attempt``; returns one
+  ``Claim`` each. With ``schemes``, only deliveries whose ``recipient_scheme`` is one of them (None: any). Two
+  concurrent callers never receive the same delivery attempt.
 - ``complete_delivery(claim, receipt=..., now=...)`` marks SENT; ``fail_delivery(claim, error=..., now=...,
   retry_at=... | None, status=...)`` records a failure and either reschedules (``retry_at``) or ends it with
   ``status`` GONE/FAILED. Both raise ``LeaseLost`` when the delivery's attempt is no longer ``claim.attempt`` or
@@ -95,7 +96,9 @@ class JobStore(Protocol):
 
     async def pending_callbacks(self, limit: int) -> list[InboxEntry]: ...
 
-    async def claim_deliveries(self, now: datetime, *, lease_s: float, limit: int) -> list[Claim]: ...
+    async def claim_deliveries(
+        self, now: datetime, *, lease_s: float, limit: int, schemes: frozenset[str] | None = None
+    ) -> list[Claim]: ...
 
     async def complete_delivery(self, claim: Claim, *, receipt: str | None, now: datetime) -> Delivery: ...
 

@@ -86,6 +86,15 @@ class MessengerRouter:
     def __init__(self, messengers: Sequence[Messenger]) -> None:
         self.messengers = tuple(messengers)
 
+    @property
+    def schemes(self) -> frozenset[str] | None:
+        served: set[str] = {"none"}
+        for messenger in self.messengers:
+            if messenger.schemes is None:
+                return None
+            served |= messenger.schemes
+        return frozenset(served)
+
     def handles(self, recipient: str) -> bool:
         return recipient == "none" or any(m.handles(recipient) for m in self.messengers)
 

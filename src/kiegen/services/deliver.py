@@ -33,9 +33,12 @@ class DeliveryStats:
 
 
 async def deliver_due(ctx: Context, *, limit: int = 16, stats: DeliveryStats | None = None) -> int:
-    """Claim and deliver up to ``limit`` due deliveries concurrently; returns how many were claimed."""
+    """Claim and deliver up to ``limit`` due deliveries concurrently; returns how many were claimed. Only
+    deliveries this process has a messenger for are claimed: the others wait for the process that has one."""
     stats = stats if stats is not None else DeliveryStats()
-    claims = await ctx.store.claim_deliveries(ctx.clock.now(), lease_s=ctx.config.delivery_lease_s, limit=limit)
+    claims = await ctx.store.claim_deliveries(
+        ctx.clock.now(), lease_s=ctx.config.delivery_lease_s, limit=limit, schemes=ctx.messenger.schemes
+    )
     if not claims:
         return 0
     async with anyio.create_task_group() as tg:

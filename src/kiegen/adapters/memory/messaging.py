@@ -9,6 +9,7 @@ from typing import TextIO
 import anyio.lowlevel
 import attrs
 
+from kiegen.core.delivery import recipient_scheme
 from kiegen.core.errors import KiegenError
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.ports.messaging import Receipt
@@ -27,6 +28,7 @@ class RecordingMessenger:
 
     def __init__(self, prefixes: Iterable[str] | None = None) -> None:
         self.prefixes = tuple(prefixes) if prefixes is not None else None
+        self.schemes = None if self.prefixes is None else frozenset(recipient_scheme(p) for p in self.prefixes)
         self.sent: list[Sent] = []
         self._failures: list[KiegenError] = []
 
@@ -64,6 +66,8 @@ class ConsoleMessenger:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
+
+    schemes = frozenset({"console"})
 
     def handles(self, recipient: str) -> bool:
         return recipient == "console"

@@ -13,7 +13,7 @@ import anyio.lowlevel
 import attrs
 
 from kiegen.core.billing import LedgerEntry, balance_of, hold_for, utc_day
-from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
+from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome, recipient_scheme
 from kiegen.core.errors import (
     ConcurrencyConflict,
     DuplicateEvent,
@@ -167,7 +167,9 @@ class InMemoryJobStore:
 
     # outbox
 
-    async def claim_deliveries(self, now: datetime, *, lease_s: float, limit: int) -> list[Claim]:
+    async def claim_deliveries(
+        self, now: datetime, *, lease_s: float, limit: int, schemes: frozenset[str] | None = None
+    ) -> list[Claim]:
         await anyio.lowlevel.checkpoint()
         ready = [
             d
@@ -175,6 +177,7 @@ class InMemoryJobStore:
             if d.status is DeliveryStatus.PENDING
             and d.next_attempt_at <= now
             and (d.lease_until is None or d.lease_until <= now)
+            and (schemes is None or recipient_scheme(d.recipient) in schemes)
         ]
         ready.sort(key=lambda d: (d.next_attempt_at, d.id))
         lease_until = now + timedelta(seconds=lease_s)

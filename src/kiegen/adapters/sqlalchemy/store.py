@@ -63,6 +63,21 @@ def _sign(kind: LedgerKind) -> int:
     return unit.delta
 
 
+def _served(schemes: frozenset[str] | None) -> sa.ColumnElement[bool]:
+    """Deliveries whose recipient scheme (``recipient_scheme``: the part before the first ':') is one of
+    ``schemes``; all of them when None."""
+    if schemes is None:
+        return sa.true()
+    recipient = t.deliveries.c.recipient
+    return sa.or_(
+        sa.false(),
+        *(
+            sa.or_(recipient == scheme, recipient.startswith(f"{scheme}:", autoescape=True))
+            for scheme in sorted(schemes)
+        ),
+    )
+
+
 _DELTA = sa.case(
     *((t.ledger.c.kind == kind.value, t.ledger.c.amount * _sign(kind)) for kind in LedgerKind),
     else_=0,
@@ -313,7 +328,9 @@ class SqlAlchemyJobStore:
 
     # outbox
 
-    async def claim_deliveries(self, now: datetime, *, lease_s: float, limit: int) -> list[Claim]:
+    async def claim_deliveries(
+        self, now: datetime, *, lease_s: float, limit: int, schemes: frozenset[str] | None = None
+    ) -> list[Claim]:
         lease_until = now + timedelta(seconds=lease_s)
         ready = self._claimable(
             sa.select(t.deliveries.c.id)
@@ -321,6 +338,7 @@ class SqlAlchemyJobStore:
                 sa.text(t.PENDING_DELIVERY),
                 t.deliveries.c.next_attempt_at <= now,
                 sa.or_(t.deliveries.c.lease_until.is_(None), t.deliveries.c.lease_until <= now),
+                _served(schemes),
             )
             .order_by(t.deliveries.c.next_attempt_at, t.deliveries.c.id)
             .limit(limit)

@@ -93,6 +93,8 @@ class WebhookMessenger:
         self.resolver = resolver
         self.now = now
 
+    schemes = frozenset({"webhook"})
+
     def handles(self, recipient: str) -> bool:
         return recipient.startswith(PREFIX)
 
