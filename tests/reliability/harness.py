@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Collection, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +31,7 @@ from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.sqlalchemy.engine import create_engine
 from kiegen.core.billing import LedgerKind
 from kiegen.core.delivery import DeliveryStatus
-from kiegen.core.jobs import JobStatus
+from kiegen.core.jobs import Job, JobStatus
 from kiegen.simulator.app import create_app, running_in_thread
 from kiegen.simulator.asgi import SimulatorApp
 from kiegen.simulator.engine import CallbackMode, SimulatorConfig
@@ -312,24 +312,7 @@ async def _audit(db: Database, out_dir: Path, expected_jobs: int, killed: set[in
                 if recorded_by in extra:
                     extra.remove(recorded_by)
                 unexplained += sum(1 for pid in extra if pid not in killed)
-        double_settled = charged_wrongly = balance_errors = 0
-        users = sorted({j.user_id for j in jobs if j.user_id})
-        for user in users:
-            entries = await store.ledger(user)
-            settles = collections.Counter(
-                e.job_id for e in entries if e.kind in (LedgerKind.CAPTURE, LedgerKind.RELEASE)
-            )
-            holds = collections.Counter(e.job_id for e in entries if e.kind is LedgerKind.HOLD)
-            double_settled += sum(1 for n in settles.values() if n > 1) + sum(1 for n in holds.values() if n > 1)
-            charged = 0
-            for job in (j for j in jobs if j.user_id == user and j.price > 0):
-                kinds = [e.kind for e in entries if e.job_id == job.id and e.kind is not LedgerKind.HOLD]
-                expected = [LedgerKind.CAPTURE if job.charged else LedgerKind.RELEASE] if job.terminal else []
-                charged_wrongly += kinds != expected
-                charged += job.price if job.charged else 0
-            free_entries = [e for e in entries if e.job_id and e.job_id in by_id and by_id[e.job_id].price == 0]
-            charged_wrongly += len(free_entries)
-            balance_errors += await store.balance(user) != SEED_CREDITS - charged
+        ledger = await ledger_audit(store, jobs, lambda user: SEED_CREDITS)
         return Audit(
             jobs=len(jobs),
             lost=sum(1 for j in jobs if per_job[j.id] == 0) + max(0, expected_jobs - len(jobs)),
@@ -341,12 +324,41 @@ async def _audit(db: Database, out_dir: Path, expected_jobs: int, killed: set[in
             succeeded=sum(1 for j in jobs if j.status is JobStatus.SUCCEEDED),
             not_succeeded=sum(1 for j in jobs if j.terminal and j.status is not JobStatus.SUCCEEDED),
             gave_up=sum(1 for j in jobs if j.error_code == "submit_failed"),
-            double_settled=double_settled,
-            charged_wrongly=charged_wrongly,
-            balance_errors=balance_errors,
+            double_settled=ledger.double_settled,
+            charged_wrongly=ledger.charged_wrongly,
+            balance_errors=ledger.balance_errors,
             lines_per_job=dict(per_job),
             receipts=receipts,
         )
+
+
+@attrs.frozen
+class LedgerAudit:
+    double_settled: int
+    """Jobs with more than one hold, or more than one capture/release."""
+    charged_wrongly: int
+    """Paid terminal jobs whose settlement is not the one their outcome calls for; ledger entries of free jobs."""
+    balance_errors: int
+    """Users whose balance is not their seed minus what their charged jobs cost."""
+
+
+async def ledger_audit(store: SqlAlchemyJobStore, jobs: Sequence[Job], seed: Callable[[str], int]) -> LedgerAudit:
+    by_id = {j.id: j for j in jobs}
+    double_settled = charged_wrongly = balance_errors = 0
+    for user in sorted({j.user_id for j in jobs if j.user_id}):
+        entries = await store.ledger(user)
+        settles = collections.Counter(e.job_id for e in entries if e.kind in (LedgerKind.CAPTURE, LedgerKind.RELEASE))
+        holds = collections.Counter(e.job_id for e in entries if e.kind is LedgerKind.HOLD)
+        double_settled += sum(1 for n in settles.values() if n > 1) + sum(1 for n in holds.values() if n > 1)
+        charged = 0
+        for job in (j for j in jobs if j.user_id == user and j.price > 0):
+            kinds = [e.kind for e in entries if e.job_id == job.id and e.kind is not LedgerKind.HOLD]
+            expected = [LedgerKind.CAPTURE if job.charged else LedgerKind.RELEASE] if job.terminal else []
+            charged_wrongly += kinds != expected
+            charged += job.price if job.charged else 0
+        charged_wrongly += sum(1 for e in entries if e.job_id in by_id and by_id[e.job_id].price == 0)
+        balance_errors += await store.balance(user) != seed(user) - charged
+    return LedgerAudit(double_settled=double_settled, charged_wrongly=charged_wrongly, balance_errors=balance_errors)
 
 
 def audit(db: Database, out_dir: Path, expected_jobs: int, killed: Collection[int] = ()) -> Audit:
