@@ -160,6 +160,15 @@ class SoakTelegram(FakeTelegram):
     def throttle(self, method: str, retry_after: int) -> None:
         self.fail(method, 429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
 
+    def refuse_next_photo_url(self) -> None:
+        """The next photo sent by URL fails as when Telegram cannot fetch it."""
+        self.fail(
+            "sendPhoto",
+            400,
+            "Bad Request: wrong file identifier/HTTP URL specified",
+            when=lambda params: str(params.get("photo", "")).startswith("http"),
+        )
+
 
 class SlowBotApiServer(FakeBotApiServer):
     """Takes ``delay_s`` before answering the methods that carry a result (photos, documents, albums)."""
