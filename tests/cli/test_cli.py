@@ -95,6 +95,8 @@ def test_generate_saves_a_png_with_no_account(tmp_path: Path) -> None:
     assert [j["id"] for j in json.loads(listed.stdout)] == [result["id"]]
     shown = kiegen("jobs", "show", result["id"], "--json", cwd=tmp_path)
     assert json.loads(shown.stdout)["status"] == "succeeded"
+    text = kiegen("jobs", "show", result["id"], cwd=tmp_path).stdout
+    assert any(line.startswith("delivery") and line.endswith("sent (attempt 1)") for line in text.splitlines()), text
 
 
 def test_generate_with_a_local_image_uploads_it_first(tmp_path: Path) -> None:

@@ -449,6 +449,7 @@ async def test_claim_deliveries_takes_only_the_recipient_schemes_asked_for(store
     console = await with_delivery(store, recipient="console")
     lookalike = await with_delivery(store, recipient="telegramx:1")  # a scheme is matched whole
     wildcard = await with_delivery(store, recipient="we%hook:1")  # LIKE characters match only themselves
+    shouting = await with_delivery(store, recipient="TELEGRAM:42")  # schemes are matched case and all
 
     webhook_only = await store.claim_deliveries(T0, lease_s=30, limit=10, schemes=frozenset({"webhook", "none"}))
     assert [c.delivery.id for c in webhook_only] == [webhook.id]
@@ -456,7 +457,7 @@ async def test_claim_deliveries_takes_only_the_recipient_schemes_asked_for(store
     assert sorted(c.delivery.id for c in both) == sorted([telegram.id, console.id])
     assert await store.claim_deliveries(T0, lease_s=30, limit=10, schemes=frozenset()) == []
     rest = await store.claim_deliveries(T0, lease_s=30, limit=10)  # None: any scheme
-    assert sorted(c.delivery.id for c in rest) == sorted([lookalike.id, wildcard.id])
+    assert sorted(c.delivery.id for c in rest) == sorted([lookalike.id, wildcard.id, shouting.id])
 
 
 async def test_concurrent_delivery_claims_never_share_an_attempt(store: JobStore) -> None:

@@ -30,23 +30,10 @@ import pytest
 from kiegen.simulator.app import running_in_thread
 from kiegen.simulator.asgi import SimulatorApp
 from tests.http.servers import WEBHOOK_SECRET, WebhookReceiver, free_port
+from tests.reliability.conservation import answer_figures, conserve, prompts_to_jobs
 from tests.reliability.harness import SOAK, Database
-from tests.reliability.soak import (
-    ChaosKie,
-    Person,
-    Service,
-    SlowBotApiServer,
-    SoakTelegram,
-    answer_figures,
-    base_env,
-    chaos,
-    conserve,
-    figures_line,
-    kie_5xx,
-    seed_credits,
-    settle,
-    submit,
-)
+from tests.reliability.soak import Service, base_env, chaos, figures_line, seed_credits, settle, submit
+from tests.reliability.soak_fakes import ChaosKie, Person, SlowBotApiServer, SoakTelegram, kie_5xx
 from tests.telegram.harness import TOKEN
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -148,9 +135,11 @@ async def test_soak_sqlite_bot_and_http_service_as_two_processes(tmp_path: Path,
                 await bot.start()
                 until = time.monotonic() + LOAD_S
 
-                async def person(chat: int) -> None:
+                people = [Person(telegram, fake, chat, step_s=12.0) for chat in range(9001, 9001 + PEOPLE)]
+
+                async def person(who: Person) -> None:
                     attempt = 0
-                    who = Person(telegram, fake, chat, step_s=12.0)
+                    chat = who.chat
                     while time.monotonic() < until:
                         attempt += 1
                         done = await who.generate(f"tg {chat} {attempt}")
@@ -159,8 +148,8 @@ async def test_soak_sqlite_bot_and_http_service_as_two_processes(tmp_path: Path,
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(chaos, services, rng, KILL_EVERY, until)
                     tg.start_soon(_trouble, sim, fake, rng, until)
-                    for chat in range(9001, 9001 + PEOPLE):
-                        tg.start_soon(person, chat)
+                    for who in people:
+                        tg.start_soon(person, who)
                     api_ids = await _api_load([http], f"{hook_base}/hook", until)
                 left = await settle(database_url, SETTLE_S)
                 exits = [await s.stop() for s in services]
@@ -168,8 +157,10 @@ async def test_soak_sqlite_bot_and_http_service_as_two_processes(tmp_path: Path,
                 for service in services:
                     if service.process is not None and service.process.returncode is None:
                         await service.kill()
-    result = await conserve(database_url, fake, receiver)
+    result, jobs = await conserve(database_url, fake, receiver, {"telegram": bot.killed_at, "webhook": http.killed_at})
     answers = answer_figures(kie, {bot_port: "bot", http_port: "http"})
+    jobs_for = prompts_to_jobs(jobs)
+    generated = [(who.chat, prompt) for who in people for prompt in who.generated]
     report(
         figures_line(
             "sqlite",
@@ -191,10 +182,13 @@ async def test_soak_sqlite_bot_and_http_service_as_two_processes(tmp_path: Path,
             },
         )
     )
-    assert result.jobs >= len(set(api_ids)) and result.telegram_jobs > 0 and result.api_jobs > 0
+    assert len(set(api_ids)) == len(api_ids) > 0
+    assert {j.id for j in jobs if j.recipient.startswith("webhook:")} == set(api_ids)  # one job per request
+    assert generated and all(jobs_for(chat, prompt) == 1 for chat, prompt in generated)  # one per Generate
     assert result.broken == 0, result
+    assert receiver.bad_signatures == 0
     assert exits[0] in GRACEFUL and exits[1] == 0, f"graceful stop exit codes {exits}; see {tmp_path}/*.log"
-    assert answers["bot"]["non_200"] == 0 and answers["http"]["non_200"] == 0, answers
+    assert all(a["non_200"] == 0 and a["timed_out"] == 0 for a in answers.values()), answers
     assert bot.kills + http.kills >= 2
     for service in services:
         assert TOKEN not in service.log.read_text(errors="replace"), f"the bot token is in {service.log}"
@@ -232,7 +226,8 @@ async def test_soak_postgres_two_http_services(
             for service in services:
                 if service.process is not None and service.process.returncode is None:
                     await service.kill()
-    result = await conserve(database_url, None, receiver)
+    killed = sorted(at for s in services for at in s.killed_at)
+    result, jobs = await conserve(database_url, None, receiver, {"webhook": killed})
     answers = answer_figures(kie, {s.port: s.name for s in services})
     report(
         figures_line(
@@ -249,8 +244,10 @@ async def test_soak_postgres_two_http_services(
             },
         )
     )
-    assert result.jobs >= len(set(api_ids)) > 0
+    assert len(set(api_ids)) == len(api_ids) > 0
+    assert {j.id for j in jobs} == set(api_ids)  # one job per request, whichever service took it
     assert result.broken == 0, result
+    assert receiver.bad_signatures == 0
     assert set(exits) <= GRACEFUL, f"graceful stop exit codes {exits}; see {tmp_path}/*.log"
-    assert all(a["non_200"] == 0 for a in answers.values()), answers
+    assert all(a["non_200"] == 0 and a["timed_out"] == 0 for a in answers.values()), answers
     assert sum(s.kills for s in services) >= 2

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from kiegen import InvalidInput, JobStatus
-from kiegen.adapters.memory import SimulatorConfig
+from kiegen import Client, InvalidInput, JobStatus
+from kiegen.adapters.memory import FakeClock, InMemoryJobStore, RecordingMessenger, SimulatedKie, SimulatorConfig
 from kiegen.core.delivery import DeliveryStatus
+from kiegen.services.deliver import deliver_due
 from kiegen.simulator.engine import CallbackMode
-from tests.services.conftest import Kit
+from tests.services.conftest import Kit, make_config
 
 pytestmark = pytest.mark.anyio
 
@@ -181,11 +182,6 @@ async def test_delivery_is_retried_after_a_deferral_and_not_after_recipient_gone
 async def test_a_process_without_the_recipients_messenger_leaves_its_delivery_to_the_one_that_has_it() -> None:
     """The bot and the HTTP service on one database: the service (webhooks only) applies the callback of a
     Telegram job, and its deliverer must neither send nor give up on that delivery; the bot's sends it."""
-    from kiegen import Client
-    from kiegen.adapters.memory import FakeClock, InMemoryJobStore, RecordingMessenger, SimulatedKie
-    from kiegen.services.deliver import deliver_due
-    from tests.services.conftest import make_config
-
     clock, store = FakeClock(), InMemoryJobStore()
     kie = SimulatedKie(clock, SimulatorConfig(delay_s=5.0))
     telegram, webhooks = RecordingMessenger(prefixes=["telegram:"]), RecordingMessenger(prefixes=["webhook:"])

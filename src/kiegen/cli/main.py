@@ -108,6 +108,9 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
         else:
             for key, value in job_dict(job).items():
                 print(f"{key:<13} {value}")
+            for delivery in await client.store.deliveries_for(job.id):
+                # pending until a process with a messenger for its recipient's scheme sends it
+                print(f"{'delivery':<13} {delivery.recipient} {delivery.status.value} (attempt {delivery.attempt})")
         return EXIT_OK
 
 

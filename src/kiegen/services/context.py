@@ -11,6 +11,7 @@ import anyio
 import attrs
 
 from kiegen.core.callbacks import callback_token
+from kiegen.core.delivery import recipient_scheme
 from kiegen.core.errors import RecipientGone
 from kiegen.core.jobs import Job
 from kiegen.core.models import ModelRegistry, default_registry
@@ -105,7 +106,7 @@ class MessengerRouter:
         for messenger in self.messengers:
             if messenger.handles(job.recipient):
                 return await messenger.deliver(job)
-        scheme = job.recipient.split(":", 1)[0]
+        scheme = recipient_scheme(job.recipient)
         raise RecipientGone(f"no messenger is configured for {scheme!r} recipients")
 
 

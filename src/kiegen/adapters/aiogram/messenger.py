@@ -95,6 +95,8 @@ class _Chat:
 
 
 class AiogramMessenger:
+    schemes = frozenset({"telegram"})
+
     def __init__(
         self,
         bot: Bot,
@@ -120,8 +122,6 @@ class AiogramMessenger:
         if self._own_http is not None:
             await self._own_http.aclose()
             self._own_http = None
-
-    schemes = frozenset({"telegram"})
 
     def handles(self, recipient: str) -> bool:
         return parse_recipient(recipient) is not None

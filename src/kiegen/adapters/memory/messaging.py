@@ -24,7 +24,9 @@ class Sent:
 
 
 class RecordingMessenger:
-    """Records every delivery. ``fail_next`` queues errors to raise on the next deliveries, in order."""
+    """Records every delivery. ``fail_next`` queues errors to raise on the next deliveries, in order. With
+    ``prefixes`` it handles recipients starting with one of them; its ``schemes`` are theirs (``telegram:`` →
+    ``telegram``), so give whole schemes (``"test:"``), not ``"webhook:https://a"``."""
 
     def __init__(self, prefixes: Iterable[str] | None = None) -> None:
         self.prefixes = tuple(prefixes) if prefixes is not None else None
@@ -64,10 +66,10 @@ def describe_outcome(job: Job) -> str:
 class ConsoleMessenger:
     """Delivers to the ``console`` recipient by writing one line per outcome (the CLI's messenger)."""
 
+    schemes = frozenset({"console"})
+
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
-
-    schemes = frozenset({"console"})
 
     def handles(self, recipient: str) -> bool:
         return recipient == "console"

@@ -69,10 +69,11 @@ def _served(schemes: frozenset[str] | None) -> sa.ColumnElement[bool]:
     if schemes is None:
         return sa.true()
     recipient = t.deliveries.c.recipient
+    # substr, not LIKE: SQLite's LIKE ignores case, and no character of a scheme is a wildcard here.
     return sa.or_(
         sa.false(),
         *(
-            sa.or_(recipient == scheme, recipient.startswith(f"{scheme}:", autoescape=True))
+            sa.or_(recipient == scheme, sa.func.substr(recipient, 1, len(scheme) + 1) == f"{scheme}:")
             for scheme in sorted(schemes)
         ),
     )

@@ -69,6 +69,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 class WebhookMessenger:
     """Pass ``client`` to choose the transport (tests); without it one is built and closed with ``aclose``."""
 
+    schemes = frozenset({"webhook"})
+
     def __init__(
         self,
         secret: str,
@@ -92,8 +94,6 @@ class WebhookMessenger:
         self.allow_private = allow_private
         self.resolver = resolver
         self.now = now
-
-    schemes = frozenset({"webhook"})
 
     def handles(self, recipient: str) -> bool:
         return recipient.startswith(PREFIX)
