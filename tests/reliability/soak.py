@@ -104,6 +104,13 @@ class Service:
         return self.process.returncode or 0
 
 
+async def kill_leftovers(services: Sequence[Service]) -> None:
+    """SIGKILL whatever is still running: a failed test must not leave processes behind."""
+    for service in services:
+        if service.process is not None and service.process.returncode is None:
+            await service.kill()
+
+
 def base_env(database_url: str, kie_url: str, **extra: str) -> dict[str, str]:
     own = ("KIEGEN_", "KIE_", "TELEGRAM_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}

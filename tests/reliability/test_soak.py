@@ -32,7 +32,16 @@ from kiegen.simulator.asgi import SimulatorApp
 from tests.http.servers import WEBHOOK_SECRET, WebhookReceiver, free_port
 from tests.reliability.conservation import answer_figures, conserve, prompts_to_jobs
 from tests.reliability.harness import SOAK, Database
-from tests.reliability.soak import Service, base_env, chaos, figures_line, seed_credits, settle, submit
+from tests.reliability.soak import (
+    Service,
+    base_env,
+    chaos,
+    figures_line,
+    kill_leftovers,
+    seed_credits,
+    settle,
+    submit,
+)
 from tests.reliability.soak_fakes import ChaosKie, Person, SlowBotApiServer, SoakTelegram, kie_5xx
 from tests.telegram.harness import TOKEN
 
@@ -154,9 +163,7 @@ async def test_soak_sqlite_bot_and_http_service_as_two_processes(tmp_path: Path,
                 left = await settle(database_url, SETTLE_S)
                 exits = [await s.stop() for s in services]
             finally:
-                for service in services:
-                    if service.process is not None and service.process.returncode is None:
-                        await service.kill()
+                await kill_leftovers(services)
     result, jobs = await conserve(database_url, fake, receiver, {"telegram": bot.killed_at, "webhook": http.killed_at})
     answers = answer_figures(kie, {bot_port: "bot", http_port: "http"})
     jobs_for = prompts_to_jobs(jobs)
@@ -223,9 +230,7 @@ async def test_soak_postgres_two_http_services(
             left = await settle(database_url, SETTLE_S)
             exits = [await s.stop() for s in services]
         finally:
-            for service in services:
-                if service.process is not None and service.process.returncode is None:
-                    await service.kill()
+            await kill_leftovers(services)
     killed = sorted(at for s in services for at in s.killed_at)
     result, jobs = await conserve(database_url, None, receiver, {"webhook": killed})
     answers = answer_figures(kie, {s.port: s.name for s in services})
