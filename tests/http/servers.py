@@ -90,6 +90,8 @@ class WebhookReceiver:
         self.payloads: dict[str, dict[str, Any]] = {}
         self.first_seen: dict[str, float] = {}
         self.bad_signatures = 0
+        self.cut_off = 0
+        """Requests whose sender went away before the body was complete."""
         self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -102,6 +104,10 @@ class WebhookReceiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":  # the sender died mid-request (a SIGKILLed app): no webhook
+                with self._lock:
+                    self.cut_off += 1
+                return
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
