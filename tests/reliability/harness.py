@@ -14,7 +14,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -97,12 +96,6 @@ def create_database(base_url: str, name: str) -> str:
 
 def drop_database(base_url: str, name: str) -> None:
     _run_outside_transaction(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @attrs.define
@@ -192,27 +185,17 @@ class Workspace:
 class CrashFigures:
     db: str
     point: str
-    jobs: int
     kills: int
     runs: int
-    lost: int
-    duplicates: int
-    unexplained_duplicates: int
-    wrong_recipient: int
-    unfinished: int
-    undelivered: int
-    succeeded: int
-    not_succeeded: int
-    gave_up: int
+    audit: Audit
     extra_tasks: int
     max_tasks_per_job: int
-    double_settled: int
-    charged_wrongly: int
-    balance_errors: int
     elapsed_s: float
 
     def line(self) -> str:
-        fields = attrs.asdict(self)
+        fields: dict[str, Any] = {"db": self.db, "point": self.point, "kills": self.kills, "runs": self.runs}
+        fields |= {k: v for k, v in attrs.asdict(self.audit).items() if not isinstance(v, Mapping)}
+        fields |= {"extra_tasks": self.extra_tasks, "max_tasks_per_job": self.max_tasks_per_job}
         fields["elapsed_s"] = f"{self.elapsed_s:.1f}"
         return "RELIABILITY crash " + " ".join(f"{k}={v}" for k, v in fields.items())
 
@@ -366,28 +349,15 @@ def audit(db: Database, out_dir: Path, expected_jobs: int, killed: Collection[in
 
 
 def crash_figures(ws: Workspace, point: str, kills: int, runs: int, started: float) -> CrashFigures:
-    result = audit(ws.db, ws.out_dir, ws.jobs, ws.killed)
     tasks = ws.sim.tasks_per_prompt()
     return CrashFigures(
         db=ws.db.kind,
         point=point,
-        jobs=result.jobs,
         kills=kills,
         runs=runs,
-        lost=result.lost,
-        duplicates=result.duplicates,
-        unexplained_duplicates=result.unexplained_duplicates,
-        wrong_recipient=result.wrong_recipient,
-        unfinished=result.unfinished,
-        undelivered=result.undelivered,
-        succeeded=result.succeeded,
-        not_succeeded=result.not_succeeded,
-        gave_up=result.gave_up,
+        audit=audit(ws.db, ws.out_dir, ws.jobs, ws.killed),
         extra_tasks=sum(tasks.values()) - len(tasks),
         max_tasks_per_job=max(tasks.values(), default=0),
-        double_settled=result.double_settled,
-        charged_wrongly=result.charged_wrongly,
-        balance_errors=result.balance_errors,
         elapsed_s=time.monotonic() - started,
     )
 

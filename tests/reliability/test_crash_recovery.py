@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from kiegen.simulator.engine import CallbackMode
+from tests.http.servers import free_port
 from tests.reliability.harness import (
     SOAK,
     CrashFigures,
     Database,
     Workspace,
     crash_figures,
-    free_port,
     run_crash_cycles,
     simulator,
 )
@@ -81,21 +81,22 @@ def test_kill_9_at_every_crash_point_loses_no_job(
 
     problems = []
     for f in results:
+        a = f.audit
         checks = {
             "reached": f.kills >= 1,
-            "all jobs stored": f.jobs == JOBS,
-            "lost = 0": f.lost == 0,
-            "all terminal": f.unfinished == 0,
-            "all delivered": f.undelivered == 0,
-            "right recipient": f.wrong_recipient == 0,
-            "duplicates explained": f.unexplained_duplicates == 0,
-            "one settlement per hold": f.double_settled == 0,
-            "charged only successes in time": f.charged_wrongly == 0,
-            "balances add up": f.balance_errors == 0,
+            "all jobs stored": a.jobs == JOBS,
+            "lost = 0": a.lost == 0,
+            "all terminal": a.unfinished == 0,
+            "all delivered": a.undelivered == 0,
+            "right recipient": a.wrong_recipient == 0,
+            "duplicates explained": a.unexplained_duplicates == 0,
+            "one settlement per hold": a.double_settled == 0,
+            "charged only successes in time": a.charged_wrongly == 0,
+            "balances add up": a.balance_errors == 0,
             "at most one extra task per job": f.max_tasks_per_job <= 2,
-            "only interrupted submissions fail": f.not_succeeded == f.gave_up,
+            "only interrupted submissions fail": a.not_succeeded == a.gave_up,
         }
         if f.point == "after_messenger_accepted":
-            checks["each kill there leaves a duplicate"] = f.duplicates >= f.kills
+            checks["each kill there leaves a duplicate"] = a.duplicates >= f.kills
         problems += [f"{f.point}: {name}" for name, ok in checks.items() if not ok]
     assert not problems, problems
