@@ -34,6 +34,20 @@ def run_in_thread(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return outcome.get("value")
 
 
+async def drop_schema(url: str, schema: str) -> None:
+    """Drop a test's own PostgreSQL schema and everything in it."""
+    import sqlalchemy as sa
+
+    from kiegen.adapters.sqlalchemy.engine import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The test server's URL, checked once per session; skip (or fail, in CI) when there is none."""

@@ -17,7 +17,7 @@ import pytest
 from kiegen.adapters.memory import InMemoryBotStore, InMemoryJobStore
 from kiegen.ports.bot import BotStore
 from kiegen.ports.store import JobStore
-from tests.conftest import run_in_thread
+from tests.conftest import drop_schema, run_in_thread
 
 ASYNCIO_ONLY = "SQLAlchemy asyncio adapters run under asyncio only"
 
@@ -29,18 +29,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "kiegen.db"
     run_in_thread(lambda: migrate(f"sqlite+aiosqlite:///{path}"))
     return path
-
-
-async def drop_schema(url: str, schema: str) -> None:
-    import sqlalchemy as sa
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(

@@ -17,10 +17,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -35,7 +35,6 @@ from kiegen.simulator.app import create_app, running_in_thread
 from kiegen.simulator.asgi import SimulatorApp
 from kiegen.simulator.engine import CallbackMode, SimulatorConfig
 
-T = TypeVar("T")
 WORKER = Path(__file__).with_name("worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 SOAK = os.environ.get("KIEGEN_SOAK") == "1"
@@ -360,21 +359,3 @@ def crash_figures(ws: Workspace, point: str, kills: int, runs: int, started: flo
         max_tasks_per_job=max(tasks.values(), default=0),
         elapsed_s=time.monotonic() - started,
     )
-
-
-async def drop_schema_async(base_url: str, schema: str) -> None:
-    engine = create_engine(base_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await engine.dispose()
-
-
-def drop_schema(base_url: str, schema: str) -> None:
-    asyncio.run(drop_schema_async(base_url, schema))
-
-
-def audit_async_run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one coroutine on a fresh asyncio loop (the SQL stores are asyncio-only)."""
-    return asyncio.run(coro)

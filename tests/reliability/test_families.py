@@ -26,7 +26,8 @@ from kiegen.core.models import default_registry
 from kiegen.ports.store import JobStore
 from kiegen.services import Config, Context, deliver_due, handle_callback, poll_due, submit
 from kiegen.simulator.engine import SimulatorConfig
-from tests.reliability.harness import Database, drop_schema_async
+from tests.conftest import drop_schema
+from tests.reliability.harness import Database
 from tests.reliability.test_ledger_stateful import RANK, callback_body
 
 SECRET = b"families-secret"
@@ -52,7 +53,7 @@ async def store(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIter
         async with await SqlAlchemyJobStore.open(url, schema=schema) as sql:
             yield sql
     finally:
-        await drop_schema_async(url, schema)
+        await drop_schema(url, schema)
 
 
 def make_ctx(store: JobStore, clock: FakeClock, kie: Any, messenger: RecordingMessenger) -> Context:

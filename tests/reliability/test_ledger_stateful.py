@@ -13,7 +13,6 @@ The SQL store is asyncio-only and bound to its event loop, so every step runs th
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from kiegen.core.models import default_registry
 from kiegen.ports.store import JobStore
 from kiegen.services import Config, Context, deliver_due, handle_callback, poll_due, submit
 from kiegen.simulator.engine import SimulatorConfig
+from tests.conftest import drop_schema
 from tests.reliability.harness import SOAK
 
 T = TypeVar("T")
@@ -246,38 +246,34 @@ class JobsAndLedger(RuleBasedStateMachine):
 
 
 @contextmanager
-def store_for(kind: str, tmp_path: Path, portal: BlockingPortal) -> Iterator[JobStore]:
+def store_for(kind: str, tmp_path: Path, portal: BlockingPortal, postgres_url: str | None) -> Iterator[JobStore]:
     if kind == "memory":
         yield InMemoryJobStore()
         return
     if kind == "sqlite":
         url, schema = f"sqlite+aiosqlite:///{tmp_path / 'stateful.db'}", None
     else:
-        url = os.environ.get("KIEGEN_TEST_POSTGRES_URL", "")
-        if not url:
-            if os.environ.get("KIEGEN_REQUIRE_POSTGRES") == "1":
-                pytest.fail("KIEGEN_REQUIRE_POSTGRES=1 but KIEGEN_TEST_POSTGRES_URL is not set")
-            pytest.skip("KIEGEN_TEST_POSTGRES_URL is not set")
-        schema = f"kiegen_stateful_{uuid.uuid4().hex[:10]}"
+        assert postgres_url is not None
+        url, schema = postgres_url, f"kiegen_stateful_{uuid.uuid4().hex[:10]}"
     store = portal.call(lambda: SqlAlchemyJobStore.open(url, schema=schema))
     try:
         yield store
     finally:
         portal.call(store.aclose)
         if schema is not None:
-            from tests.reliability.harness import drop_schema
-
-            drop_schema(url, schema)
+            portal.call(drop_schema, url, schema)
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_jobs_and_ledger_keep_their_invariants_under_any_sequence(
-    kind: str, tmp_path: Path, report: Callable[[str], None]
+    kind: str, tmp_path: Path, report: Callable[[str], None], request: pytest.FixtureRequest
 ) -> None:
+    # the shared fixture skips PostgreSQL with a reason, or fails when KIEGEN_REQUIRE_POSTGRES=1
+    postgres_url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
     STATS.update(examples=0, steps=0)
     OUTCOMES.clear()
     examples = EXAMPLES[kind] * (40 if SOAK else 1)
-    with start_blocking_portal("asyncio") as portal, store_for(kind, tmp_path, portal) as store:
+    with start_blocking_portal("asyncio") as portal, store_for(kind, tmp_path, portal, postgres_url) as store:
         JobsAndLedger.portal = portal
         JobsAndLedger.store = store
         run = settings(

@@ -3,6 +3,7 @@ one database. Exactly one transition, one ledger entry and one delivery per job.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import os
@@ -19,7 +20,7 @@ from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.core.billing import LedgerKind, topup
 from kiegen.core.delivery import DeliveryStatus
 from kiegen.core.jobs import Job, JobStatus
-from tests.reliability.harness import ROOT, SOAK, Database, audit_async_run
+from tests.reliability.harness import ROOT, SOAK, Database
 
 ACTOR = Path(__file__).with_name("storm_actor.py")
 JOBS = 200 if SOAK else 12
@@ -78,7 +79,7 @@ def test_a_storm_of_50_copies_per_job_from_two_processes_changes_each_job_once(
     database: Database, tmp_path: Path, report: Callable[[str], None]
 ) -> None:
     jobs_file = tmp_path / "jobs.txt"
-    pairs = audit_async_run(seed(database.url))
+    pairs = asyncio.run(seed(database.url))
     jobs_file.write_text("".join(f"{job_id} {task_id}\n" for job_id, task_id in pairs))
     ids = [job_id for job_id, _ in pairs]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -110,7 +111,7 @@ def test_a_storm_of_50_copies_per_job_from_two_processes_changes_each_job_once(
     for r in reports:
         outcomes.update(r["outcomes"])
     sends = collections.Counter(job_id for r in reports for job_id in r["delivered"])
-    state = audit_async_run(inspect(database.url, ids))
+    state = asyncio.run(inspect(database.url, ids))
     status_5xx = sum(n for key, n in outcomes.items() if key.startswith("5"))
     report(
         f"RELIABILITY storm db={database.kind} jobs={JOBS} copies_per_job={COPIES} processes=2 "

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storage_harness import Db, drop_schema, run
+from storage_harness import Db, run
+
+from tests.conftest import drop_schema
 
 
 @pytest.fixture

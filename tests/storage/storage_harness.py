@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kiegen.adapters.sqlalchemy.engine import create_engine
@@ -76,12 +75,3 @@ def run_together(db: Db, commands: list[list[str]], *, timeout_s: float = 150) -
                 if pipe is not None and not pipe.closed:
                     pipe.close()
             proc.wait()
-
-
-async def drop_schema(url: str, schema: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await engine.dispose()
