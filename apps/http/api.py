@@ -36,6 +36,8 @@ from kiegen.core.wire import job_json, model_json
 __all__ = ["create_generation", "get_generation", "list_models", "unauthorized"]
 
 _FIELDS = ("model", "input", "webhook_url", "user_id")
+RESERVED_USER_PREFIXES = ("tg:", "apikey:")
+"""User ids that belong to other channels sharing the database: an API caller cannot spend for them."""
 MAX_USER_ID = 200
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -82,6 +84,12 @@ def _read_request(state: AppState, body: bytes) -> tuple[dict[str, Any], list[Pr
     if user_id is not None and (not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID):
         fix = f"send a string of 1 to {MAX_USER_ID} characters, or leave it out"
         problems.append(Problem(field="user_id", value=user_id, message="not a valid user id", fix=fix))
+    elif isinstance(user_id, str) and user_id.startswith(RESERVED_USER_PREFIXES):
+        # tg:<id> are the bot's people (their bought credits, their quota); apikey:<...> are the API keys
+        fix = "use your own ids; these prefixes are the Telegram bot's users and the API keys: " + ", ".join(
+            RESERVED_USER_PREFIXES
+        )
+        problems.append(Problem(field="user_id", value=user_id, message="a reserved user id", fix=fix))
     webhook_url = data.get("webhook_url")
     if webhook_url is not None:
         problems.extend(_webhook_problems(state, webhook_url))

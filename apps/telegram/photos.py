@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 
+import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
@@ -47,8 +48,9 @@ async def receive_image(message: Message, bot: Bot, deps: Deps, tr: Translator) 
         return None
     try:
         buffer = await bot.download(file_id, destination=io.BytesIO())
-    except (TelegramAPIError, OSError, TimeoutError) as exc:
-        # aiohttp's errors are OSErrors; their text may hold the file URL (and so the token): log the type only.
+    except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        # aiohttp's errors (a non-2xx answer, a cut-off body, the network) may hold the file URL, and so the
+        # token, in their text: log the type only.
         log.warning("photo download failed: %s", type(exc).__name__)
         await message.answer(tr("photo_failed"))
         return None

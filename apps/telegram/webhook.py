@@ -64,10 +64,17 @@ class WebhookApp:
         except ValueError:
             await _reply(send, 400, b"bad update")
             return
-        task = asyncio.create_task(self.app.dispatcher.feed_update(self.app.bot, update))
+        task = asyncio.create_task(self._handle(update))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         await _reply(send, 200, b"ok")
+
+    async def _handle(self, update: Update) -> None:
+        """One update, in the background (Telegram has its 200 already): a failure is logged, not lost."""
+        try:
+            await self.app.dispatcher.feed_update(self.app.bot, update)
+        except Exception:
+            log.exception("update %s failed", update.update_id)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

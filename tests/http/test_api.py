@@ -64,6 +64,15 @@ async def test_the_request_shape_is_checked_field_by_field(harness: Harness) -> 
     assert fields == ["Idempotency-Key", "extra", "input", "model", "user_id", "webhook_url"]
 
 
+@pytest.mark.parametrize("user_id", ["tg:42", "apikey:abcdef"])
+async def test_an_api_caller_cannot_act_as_a_telegram_user_or_another_key(harness: Harness, user_id: str) -> None:
+    response = await harness.create(user_id=user_id)
+    assert response.status_code == 422
+    [problem] = response.json()["error"]["problems"]
+    assert (problem["field"], problem["value"]) == ("user_id", user_id) and "tg:" in problem["fix"]
+    assert await harness.store.list_jobs() == []
+
+
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'{"model": NaN}', b"\xff\xfe"])
 async def test_a_body_that_is_not_a_json_object_is_422(harness: Harness, raw: bytes) -> None:
     response = await harness.http.post("/v1/generations", content=raw, headers=AUTH)

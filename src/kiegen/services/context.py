@@ -86,15 +86,10 @@ class MessengerRouter:
 
     def __init__(self, messengers: Sequence[Messenger]) -> None:
         self.messengers = tuple(messengers)
-
-    @property
-    def schemes(self) -> frozenset[str] | None:
-        served: set[str] = {"none"}
-        for messenger in self.messengers:
-            if messenger.schemes is None:
-                return None
-            served |= messenger.schemes
-        return frozenset(served)
+        served = [m.schemes for m in self.messengers]
+        self.schemes: frozenset[str] | None = (
+            None if any(s is None for s in served) else frozenset({"none"}).union(*(s for s in served if s))
+        )
 
     def handles(self, recipient: str) -> bool:
         return recipient == "none" or any(m.handles(recipient) for m in self.messengers)

@@ -1,4 +1,5 @@
-"""Downloading a result ourselves when Telegram could not fetch its URL: size cap, timeout, allowed hosts.
+"""Downloading a result ourselves when Telegram could not fetch its URL: size cap, timeout, allowed hosts, the
+SSRF guard.
 
 Errors: ``UnsafeURL`` (scheme, host or a private address not allowed), ``FetchFailed`` (HTTP error, too
 large, timeout, network). The bytes never pass through a log line. ``on_first_chunk`` is called once, when the
@@ -8,12 +9,12 @@ whatever it raises propagates unchanged.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
 
+from kiegen.adapters import urlguard
 from kiegen.core.errors import KiegenError, UnsafeURL
 
 __all__ = ["FetchFailed", "check_url", "fetch_bytes"]
@@ -23,23 +24,16 @@ class FetchFailed(KiegenError):
     retryable = True
 
 
-def check_url(url: str, *, allowed_hosts: frozenset[str] | None, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeURL(url, "only http(s) URLs are fetched")
-    host = parts.hostname.lower()
+async def check_url(url: str, *, allowed_hosts: frozenset[str] | None, allow_private: bool) -> None:
+    """The allowed hosts, then the shared SSRF guard (``kiegen.adapters.urlguard``: every spelling of a private
+    address, and what a host name resolves to). A name that cannot be resolved is a failed download."""
+    host = (urlsplit(url).hostname or "").lower()
     if allowed_hosts is not None and host not in allowed_hosts:
-        raise UnsafeURL(url, f"host {host} is not in the allowed hosts")
-    if allow_private:
-        return
-    if host == "localhost" or host.endswith(".localhost"):
-        raise UnsafeURL(url, "loopback host")
+        raise UnsafeURL(urlguard.shown(url), f"host {host} is not in the allowed hosts")
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return
-    if not address.is_global:
-        raise UnsafeURL(url, "private or reserved address")
+        await urlguard.check_url(url, allow_private=allow_private)
+    except OSError as exc:
+        raise FetchFailed(f"cannot resolve {host!r}: {exc}") from None
 
 
 async def fetch_bytes(
@@ -52,7 +46,7 @@ async def fetch_bytes(
     allow_private: bool = False,
     on_first_chunk: Callable[[], None] | None = None,
 ) -> bytes:
-    check_url(url, allowed_hosts=allowed_hosts, allow_private=allow_private)
+    await check_url(url, allowed_hosts=allowed_hosts, allow_private=allow_private)
     chunks: list[bytes] = []
     size = 0
     try:

@@ -121,6 +121,8 @@ class AiogramMessenger:
     async def aclose(self) -> None:
         if self._own_http is not None:
             await self._own_http.aclose()
+            if self._http is self._own_http:
+                self._http = None  # a later fetch opens a new one instead of using the closed client
             self._own_http = None
 
     def handles(self, recipient: str) -> bool:
