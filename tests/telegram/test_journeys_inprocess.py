@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from apps.telegram.payments import sign_payload
-from kiegen.adapters.memory import SimulatorConfig
 from kiegen.core.jobs import JobStatus
 from tests.telegram import updates as up
 from tests.telegram.harness import PNG, TOKEN, Harness
@@ -331,8 +330,3 @@ async def test_a_restart_keeps_the_draft_and_the_next_prompt_continues_it() -> N
         first.dp.fsm.storage = type(first.dp.fsm.storage)()
         await first.say(U, "a fox after a restart")
         assert "Aspect ratio: 9:16" in first.card(U)["text"] and "Balance after" in first.card(U)["text"]
-
-
-async def test_the_simulator_is_the_default_gateway_here() -> None:
-    async with Harness(simulator=SimulatorConfig(delay_s=1)) as h:
-        assert h.simulator is not None

@@ -252,7 +252,9 @@ async def test_status_card_is_finished_and_not_modified_is_ignored(rig: Any) -> 
     fake, messenger, bot = rig
     card = await bot.send_message(CHAT, "Done.")
     await messenger.deliver(job("https://kie.example/r/0.png", metadata={"card_message_id": card.message_id}))
-    assert fake.message(CHAT, card.message_id)["text"] == "Done."  # "not modified" was raised and ignored
+    edits = [c for c in fake.called("editMessageText") if int(c.params["message_id"]) == card.message_id]
+    assert len(edits) == 1  # the card was finished...
+    assert fake.message(CHAT, card.message_id)["text"] == "Done."  # ...and its "not modified" answer ignored
 
 
 def test_captions_are_escaped_and_cut_to_1024_utf16_units() -> None:
