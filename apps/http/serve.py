@@ -31,8 +31,9 @@ from starlette.applications import Starlette
 from apps.http.app import create_app
 from apps.http.logs import configure_logging
 from apps.http.metrics import Metrics
-from kiegen.adapters.kie_httpx import HttpxKieGateway, RateLimiter
+from kiegen.adapters.kie_httpx import HttpxKieGateway
 from kiegen.adapters.kie_httpx.gateway import DEFAULT_TIMEOUT
+from kiegen.adapters.kie_httpx.limiter import shared_limiter
 from kiegen.adapters.webhook import WebhookMessenger
 from kiegen.bootstrap import build
 from kiegen.core.errors import ConfigurationError
@@ -40,23 +41,13 @@ from kiegen.ports.kie import KieGateway
 from kiegen.ports.messaging import Messenger
 from kiegen.settings import Settings, load_or_create_secret
 
-__all__ = ["API_KEY_FILE", "DRAIN_S", "GRACEFUL_S", "app_from_env", "main", "rate_limit"]
+__all__ = ["API_KEY_FILE", "DRAIN_S", "GRACEFUL_S", "app_from_env", "main"]
 
 log = logging.getLogger("kiegen.http")
 
 API_KEY_FILE = Path(".kiegen") / "api_key"
 GRACEFUL_S = 10
 DRAIN_S = 10.0
-
-
-def rate_limit(raw: str) -> RateLimiter:
-    """``N/S``: N createTask starts per S seconds."""
-    count, _, period = raw.partition("/")
-    try:
-        limiter = RateLimiter(int(count), float(period))
-    except ValueError:
-        raise ConfigurationError(f"KIEGEN_KIE_RATE_LIMIT={raw!r} is not N/SECONDS (e.g. 20/10)") from None
-    return limiter
 
 
 def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Settings]:
@@ -89,7 +80,7 @@ def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Sett
             client=http,
             base_url=settings.kie_base_url,
             upload_url=settings.kie_upload_url,
-            limiter=rate_limit(env.get("KIEGEN_KIE_RATE_LIMIT", "").strip() or "20/10"),
+            limiter=shared_limiter(*settings.kie_rate_limit) if settings.kie_rate_limit else None,
         )
     client = build(settings, kie=kie, messengers=messengers, workers=False)
     app = create_app(client, settings, drain_s=DRAIN_S, metrics_=metrics, resources=resources)

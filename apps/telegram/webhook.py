@@ -39,9 +39,6 @@ class WebhookApp:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
         if scope["type"] != "http":
             return
         if scope["path"] != WEBHOOK_PATH:
@@ -75,15 +72,6 @@ class WebhookApp:
             await self.app.dispatcher.feed_update(self.app.bot, update)
         except Exception:
             log.exception("update %s failed", update.update_id)
-
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
 
 async def _body(receive: Any) -> bytes:

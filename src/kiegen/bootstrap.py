@@ -65,25 +65,28 @@ def crash_hook(point: str, nth: int) -> Callable[[str], None]:
     return hook
 
 
+def _given(**values: Any) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def _timings(settings: Settings, *, callbacks: bool) -> dict[str, Any]:
     """Config and PollPolicy fields for the timing knobs that are set (the rest keep their defaults)."""
-    policy: dict[str, Any] = {"callbacks": callbacks}
-    for field, value in (
-        ("grace_with_callback_s", settings.callback_grace_s),
-        ("grace_without_callback_s", settings.poll_grace_s),
-        ("submit_grace_s", settings.submit_grace_s),
-    ):
-        if value is not None:
-            policy[field] = value
-    config: dict[str, Any] = {"policy": PollPolicy(**policy)}
-    for field, value in (
-        ("delivery_lease_s", settings.delivery_lease_s),
-        ("check_lease_s", settings.check_lease_s),
-        ("worker_interval_s", settings.worker_interval_s),
-    ):
-        if value is not None:
-            config[field] = value
-    return config
+    policy = PollPolicy(
+        callbacks=callbacks,
+        **_given(
+            grace_with_callback_s=settings.callback_grace_s,
+            grace_without_callback_s=settings.poll_grace_s,
+            submit_grace_s=settings.submit_grace_s,
+        ),
+    )
+    return {
+        "policy": policy,
+        **_given(
+            delivery_lease_s=settings.delivery_lease_s,
+            check_lease_s=settings.check_lease_s,
+            worker_interval_s=settings.worker_interval_s,
+        ),
+    }
 
 
 class _MigratedStore:

@@ -35,6 +35,15 @@ CALLBACK_SECRET = "callback-e2e-secret-" + "a41f9d0c7e2b5368"
 Scope = dict[str, Any]
 
 
+def subprocess_env(**settings: str) -> dict[str, str]:
+    """This process's environment without the developer's own kiegen, KIE or Telegram settings, with the
+    repository on PYTHONPATH (for ``python -m apps...``), plus ``settings``."""
+    own = ("KIEGEN_", "KIE_", "TELEGRAM_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**env, **settings}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,7 +151,7 @@ class AppProcess:
     """``python -m apps.http`` in a subprocess; its stderr (JSON log lines) is appended to ``log``."""
 
     def __init__(self, env: Mapping[str, str], *, cwd: Path, log: Path, port: int) -> None:
-        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        self.env = subprocess_env(**env)
         self.cwd = cwd
         self.log = log
         self.port = port

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import signal
 import sys
@@ -29,9 +28,8 @@ import sqlalchemy as sa
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.core.billing import LedgerEntry, LedgerKind
 from kiegen.core.jobs import JobStatus
-from tests.http.servers import API_KEY
+from tests.http.servers import API_KEY, subprocess_env
 from tests.reliability.conservation import SEED_CREDITS
-from tests.reliability.harness import ROOT
 
 PAID_MODEL, PAID_PRICE = "qwen/text-to-image", 2
 
@@ -112,11 +110,8 @@ async def kill_leftovers(services: Sequence[Service]) -> None:
 
 
 def base_env(database_url: str, kie_url: str, **extra: str) -> dict[str, str]:
-    own = ("KIEGEN_", "KIE_", "TELEGRAM_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
-    env.update(TIMINGS)
+    env = subprocess_env(**TIMINGS)
     env.update(
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
         KIE_API_KEY="soak-kie-key",
         KIEGEN_KIE_BASE_URL=kie_url,
         KIEGEN_KIE_UPLOAD_URL=kie_url,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import signal
 import sys
 import time
@@ -29,6 +28,7 @@ from kiegen.core.delivery import DeliveryStatus
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.simulator.app import create_app, running_in_thread
 from kiegen.simulator.engine import SimulatorConfig
+from tests.http.servers import subprocess_env
 from tests.telegram import updates as up
 from tests.telegram.fake_telegram import FakeTelegram
 from tests.telegram.harness import TOKEN
@@ -66,10 +66,8 @@ def kie_simulator() -> Iterator[tuple[str, ResultDownloads]]:
 
 def bot_env(telegram_url: str, kie_url: str, db: Path, **extra: str) -> dict[str, str]:
     """This environment without any kiegen, KIE or Telegram setting of the developer's, plus the bot's."""
-    own = ("KIEGEN_", "KIE_", "TELEGRAM_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+    env = subprocess_env()
     env.update(
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
         TELEGRAM_BOT_TOKEN=TOKEN,
         KIEGEN_TELEGRAM_API_URL=telegram_url,
         KIE_API_KEY=KIE_KEY,

@@ -12,6 +12,7 @@ from apps.telegram.callbacks import Res
 from apps.telegram.cards import Flow, show
 from apps.telegram.deps import Deps, enum_inputs, new_draft_id, user_key
 from apps.telegram.i18n import Translator
+from kiegen.adapters.kie_httpx.download import sniff_image
 from kiegen.core.errors import KiegenError
 from kiegen.core.jobs import Job
 from kiegen.core.models import ModelKind
@@ -97,7 +98,7 @@ async def _originals(bot: Bot, deps: Deps, tr: Translator, chat: int, job: Job) 
         except KiegenError:
             await bot.send_message(chat, tr("original_unavailable"))
             return
-        extension = "png" if data.startswith(b"\x89PNG") else "jpg"
+        extension = sniff_image(data[:16]) or "bin"  # png, jpeg or webp
         await bot.send_document(chat, BufferedInputFile(data, f"{job.id[:8]}-{n}.{extension}"))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
 import anyio
@@ -77,11 +77,8 @@ async def run_poller(ctx: Context, *, drain: Drain | None = None) -> None:
     while drain is None or not drain.stopping:
         handled = 0  # stays 0 when a drained round is cut off at its deadline
         try:
-            if drain is None:
+            with drain.protect() if drain is not None else nullcontext():
                 handled = await poll_due(ctx)
-            else:
-                with drain.protect():
-                    handled = await poll_due(ctx)
         except Exception:  # a bad round must not stop the poller; the work stays in the database
             log.exception("poller round failed")
         if not handled:
@@ -123,11 +120,8 @@ async def run_deliverer(ctx: Context, stats: DeliveryStats | None = None, *, dra
         ctx.reset_outbox()
         claimed = 0  # stays 0 when a drained round is cut off at its deadline
         try:
-            if drain is None:
+            with drain.protect() if drain is not None else nullcontext():
                 claimed = await deliver_due(ctx, stats=stats)
-            else:
-                with drain.protect():
-                    claimed = await deliver_due(ctx, stats=stats)
         except Exception:
             log.exception("deliverer round failed")
             claimed = 0

@@ -84,13 +84,14 @@ async def _check_url(url: str, *, allow_private: bool, resolver: Resolver) -> No
 async def _fetch(
     client: httpx.AsyncClient, url: str, *, max_bytes: int, allow_private: bool, resolver: Resolver
 ) -> bytes:
-    """GET ``url``; redirects are followed here, one hop at a time, each through the SSRF guard."""
+    """GET ``url`` (already through the SSRF guard); redirects are followed here, one hop at a time, each
+    target through the guard before it is fetched."""
     for _ in range(MAX_REDIRECTS + 1):
-        await _check_url(url, allow_private=allow_private, resolver=resolver)
         body, location = await _fetch_once(client, url, max_bytes=max_bytes)
         if location is None:
             return body
         url = urlguard.next_hop(url, location)
+        await _check_url(url, allow_private=allow_private, resolver=resolver)
     raise KieRejected(f"downloading {redact(url)}: more than {MAX_REDIRECTS} redirects")
 
 

@@ -249,16 +249,9 @@ class SqlAlchemyJobStore:
         )
         try:
             async with self._write() as conn:
-                if inbox is not None:
-                    # First, so that a duplicate writes nothing; a later conflict rolls this insert back too.
-                    insert = (
-                        self._insert(t.inbox)
-                        .values(inbox_to_row(inbox))
-                        .on_conflict_do_nothing()
-                        .returning(t.inbox.c.key)
-                    )
-                    if (await conn.execute(insert)).first() is None:
-                        raise DuplicateEvent(inbox.key)
+                # The inbox row first, so that a duplicate writes nothing; a later conflict rolls it back too.
+                if inbox is not None and not await self._insert_inbox(conn, inbox):
+                    raise DuplicateEvent(inbox.key)
                 if (await conn.execute(update)).first() is None:
                     if await conn.scalar(sa.select(t.jobs.c.id).where(t.jobs.c.id == job.id)) is None:
                         raise JobNotFound(job.id)
@@ -307,9 +300,13 @@ class SqlAlchemyJobStore:
     # inbox
 
     async def record_callback(self, entry: InboxEntry) -> bool:
-        insert = self._insert(t.inbox).values(inbox_to_row(entry)).on_conflict_do_nothing().returning(t.inbox.c.key)
         async with self._write(single=True) as conn:
-            return (await conn.execute(insert)).first() is not None
+            return await self._insert_inbox(conn, entry)
+
+    async def _insert_inbox(self, conn: AsyncConnection, entry: InboxEntry) -> bool:
+        """Insert the inbox row; False when its key was there already (a duplicate callback)."""
+        insert = self._insert(t.inbox).values(inbox_to_row(entry)).on_conflict_do_nothing().returning(t.inbox.c.key)
+        return (await conn.execute(insert)).first() is not None
 
     async def mark_callback(self, key: str, outcome: InboxOutcome, note: str = "") -> None:
         update = sa.update(t.inbox).where(t.inbox.c.key == key).values(outcome=outcome.value, note=note)
