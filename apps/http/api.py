@@ -20,7 +20,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from apps.http.bodies import BodyTooLarge, error, read_limited
+from apps.http.bodies import BodyTooLarge, ClientGone, error, read_limited
 from apps.http.state import AppState
 from kiegen.adapters import urlguard
 from kiegen.core.errors import (
@@ -118,6 +118,8 @@ async def create_generation(request: Request) -> Response:
         body = await read_limited(request, state.api_body_limit)
     except BodyTooLarge:
         return error(413, "too_large", f"request bodies are limited to {state.api_body_limit} bytes")
+    except ClientGone:  # the caller hung up mid-body: no generation from half a request
+        return Response(status_code=400)
     key = request.headers.get("idempotency-key")
     data, problems = _read_request(state, body)
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:

@@ -8,11 +8,15 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-__all__ = ["BodyTooLarge", "error", "read_limited"]
+__all__ = ["BodyTooLarge", "ClientGone", "error", "read_limited"]
 
 
 class BodyTooLarge(Exception):
     pass
+
+
+class ClientGone(Exception):
+    """The sender went away before the body was complete: a partial body is not a request (nothing is stored)."""
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -30,7 +34,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
                 if len(body) > limit:
                     raise BodyTooLarge
     except ClientDisconnect:
-        return bytes(body)
+        raise ClientGone from None
     return bytes(body)
 
 

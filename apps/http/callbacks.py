@@ -13,7 +13,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from apps.http.bodies import BodyTooLarge, error, read_limited
+from apps.http.bodies import BodyTooLarge, ClientGone, error, read_limited
 from apps.http.state import AppState
 from kiegen.services import handle_callback
 
@@ -31,6 +31,8 @@ async def kie_callback(request: Request) -> Response:
     except BodyTooLarge:
         state.metrics.observe_callback(None, started, status=413)
         return error(413, "too_large", f"callback bodies are limited to {state.callback_body_limit} bytes")
+    except ClientGone:  # KIE hung up mid-body: it retries or the poller finds the result; nothing to store
+        return Response(status_code=400)
     query = dict(request.query_params)
     token = query.pop("token", None)
     result = await handle_callback(

@@ -208,3 +208,40 @@ async def test_the_public_url_prefix_is_not_required_on_the_route(harness: Harne
     job_id = await running(harness)
     response = await harness.http.post(f"{BASE}{harness.callback_url(job_id)}", content=b"{}")
     assert response.status_code == 200
+
+
+async def test_a_callback_cut_off_mid_body_stores_nothing_and_changes_nothing(harness: Harness) -> None:
+    job_id = await running(harness)
+    job = await harness.job(job_id)
+    body = success_body(job.task_id, ("https://cdn.example.com/r.png",))
+    path, _, query = harness.callback_url(job_id).partition("?")
+    messages = [
+        {"type": "http.request", "body": body[:20], "more_body": True},
+        {"type": "http.disconnect"},  # KIE hung up before the rest of the body
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
+    await harness.app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert await harness.store.pending_callbacks(10) == []  # no unreadable inbox row from half a body
+    assert (await harness.job(job_id)).status is job.status
