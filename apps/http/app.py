@@ -1,10 +1,9 @@
 """``create_app(client, settings)``: the Starlette app around a built ``kiegen.Client``. It only wires.
 
-The lifespan enters the client (its store, migrations, gateway and messengers open) and, with ``workers``
-(the default), runs the services' workers: start-up recovery, the poller and the deliverer. At shutdown it
-stops taking work and gives deliveries in flight ``drain_s`` seconds to finish (``kiegen.services.Drain``);
-anything left is picked up through its lease by the next process. Build the client with ``workers=False``
-(``kiegen.bootstrap.build(..., workers=False)``): the app runs them, so that it can drain them.
+The lifespan enters the client: its store, migrations, gateway and messengers open and, when the client was
+built with workers (the default of ``kiegen.bootstrap.build``), its start-up recovery, poller and deliverer
+run. At shutdown the client stops taking work and gives deliveries in flight ``drain_s`` seconds to finish
+(``Client.shutdown_grace_s``); anything left is picked up through its lease by the next process.
 
 Routes: see ``apps.http.openapi`` (also served at ``/openapi.json``).
 """
@@ -16,8 +15,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import anyio
-import anyio.abc
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -33,7 +30,7 @@ from apps.http.ops import healthz, metrics, openapi, readyz
 from apps.http.state import ApiKeys, AppState
 from kiegen.client import Client
 from kiegen.core.errors import KiegenError
-from kiegen.services import CALLBACK_PATH, DeliveryStats, Drain, run_workers
+from kiegen.services import CALLBACK_PATH
 from kiegen.settings import Settings
 
 __all__ = ["create_app"]
@@ -50,17 +47,10 @@ async def _kiegen_error(request: Request, exc: Exception) -> Response:
     return error(500, "internal", type(exc).__name__)
 
 
-async def _workers(
-    client: Client, stats: DeliveryStats, drain: Drain, *, task_status: anyio.abc.TaskStatus[None]
-) -> None:
-    await run_workers(client.ctx, stats=stats, drain=drain, task_status=task_status)
-
-
 def create_app(
     client: Client,
     settings: Settings,
     *,
-    workers: bool = True,
     drain_s: float = 10.0,
     metrics_: Metrics | None = None,
     resources: Sequence[AbstractAsyncContextManager[Any]] = (),
@@ -70,8 +60,8 @@ def create_app(
     the gateway's HTTP client); ``webhooks`` says whether ``webhook_url`` is accepted (default: the
     settings have a webhook secret)."""
     metrics_ = metrics_ or Metrics()
-    stats = DeliveryStats()
-    metrics_.delivery_stats = stats
+    metrics_.delivery_stats = client.delivery_stats
+    client.shutdown_grace_s = drain_s
     simulator = client.simulator
     if simulator is not None:
         metrics_.simulator_calls = lambda: dict(simulator.calls)
@@ -90,19 +80,9 @@ def create_app(
             for resource in resources:
                 await stack.enter_async_context(resource)
             await stack.enter_async_context(client)
-            if not workers:
-                yield
-                return
-            drain = Drain()
-            async with anyio.create_task_group() as tg:
-                await tg.start(_workers, client, stats, drain)
-                log.info("workers started")
-                try:
-                    yield
-                finally:
-                    drain.begin(drain_s)
-                    tg.cancel_scope.cancel()
-            log.info("workers stopped (deliveries: %d sent, %d deferred)", stats.sent, stats.deferred)
+            yield
+        stats = client.delivery_stats
+        log.info("client closed (deliveries: %d sent, %d deferred)", stats.sent, stats.deferred)
 
     routes = [
         Route(CALLBACK_PATH + "/{job_id}", kie_callback, methods=["POST"]),

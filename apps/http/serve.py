@@ -82,7 +82,7 @@ def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Sett
             upload_url=settings.kie_upload_url,
             limiter=shared_limiter(*settings.kie_rate_limit) if settings.kie_rate_limit else None,
         )
-    client = build(settings, kie=kie, messengers=messengers, workers=False)
+    client = build(settings, kie=kie, messengers=messengers)
     app = create_app(client, settings, drain_s=DRAIN_S, metrics_=metrics, resources=resources)
     log.info(
         "kiegen HTTP service on %s:%d (KIE: %s; callbacks: %s; webhooks: %s)",

@@ -98,7 +98,7 @@ def callbacks_app(app: BotApp) -> Any | None:
     except ImportError:
         log.warning("apps.http is not installed: KIE callbacks are not served here (polling still completes jobs)")
         return None
-    return create_app(app.client, app.settings, workers=False)
+    return create_app(app.client, app.settings)
 
 
 class _NoLifespan:

@@ -124,8 +124,8 @@ async def serving(
     store = InMemoryJobStore()
     hooks = httpx.AsyncClient(transport=httpx.MockTransport(receiver.handler))
     messenger = WebhookMessenger(WEBHOOK_SECRET, client=hooks, resolver=public_dns)
-    client = Client(store=store, kie=kie, messengers=[messenger], config=config, resources=[kie], workers=False)
-    app = create_app(client, settings, workers=workers, drain_s=drain_s)
+    client = Client(store=store, kie=kie, messengers=[messenger], config=config, resources=[kie], workers=workers)
+    app = create_app(client, settings, drain_s=drain_s)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
 
         async def post_callback(url: str, body: bytes) -> int:

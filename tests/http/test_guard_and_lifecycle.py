@@ -98,9 +98,7 @@ class SlowMessenger:
 async def _run_until_delivery_starts(messenger: SlowMessenger, drain_s: float) -> tuple[Client, float]:
     kie = SimulatedKie(SystemClock(), SimulatorConfig(delay_s=0.0))
     config = Config(public_url=BASE, callback_secret=b"s", worker_interval_s=0.02)
-    client = Client(
-        store=InMemoryJobStore(), kie=kie, messengers=[messenger], config=config, resources=[kie], workers=False
-    )
+    client = Client(store=InMemoryJobStore(), kie=kie, messengers=[messenger], config=config, resources=[kie])
     kie.callback_sink = client.receive_callback
     app = create_app(client, make_settings(), drain_s=drain_s)
     async with app.router.lifespan_context(app):
@@ -135,7 +133,7 @@ async def test_readiness_follows_the_database_schema(tmp_path: Path) -> None:
     await migrate(url, revision="0001")
     store = SqlAlchemyJobStore(create_engine(url))
     client = Client(store=store, config=Config(callback_secret=b"s"), workers=False)
-    app = create_app(client, make_settings(), workers=False)
+    app = create_app(client, make_settings())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
         stale = await http.get("/readyz")
         assert stale.status_code == 503 and stale.json()["migration"] == "0001"

@@ -40,7 +40,7 @@ def _app() -> object:
         config=Config(public_url=BASE, callback_secret=CALLBACK_SECRET),
         workers=False,
     )
-    return create_app(client, make_settings(), workers=False)
+    return create_app(client, make_settings())
 
 
 APP = _app()
