@@ -67,7 +67,10 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 200,
-                "description": "Whose generation it is (credits, quota, Idempotency-Key scope); default: the API key.",
+                "description": (
+                    "Whose generation it is (credits, quota, Idempotency-Key scope); default: the API key. "
+                    "Ids starting with tg: or apikey: are reserved (422)."
+                ),
             },
         },
     },
