@@ -3,7 +3,7 @@
     python benchmarks/bench_http.py [--jobs 1000] [--ingest 2000] [--concurrency 32] [--engines sqlite,postgres]
                                     [--skip-ingest] [--skip-pipeline]
 
-Ingest: the app (``python -m apps.http``, uvicorn, WARNING logs) in a subprocess; ``--ingest`` jobs are
+Ingest: the app (``python -m kiegen.apps.http``, uvicorn, WARNING logs) in a subprocess; ``--ingest`` jobs are
 created (their KIE tasks never call back), then one authenticated callback per job is POSTed (the first, which
 completes the job) and then as many duplicates, ``--concurrency`` at a time; against ``GET /healthz`` on the
 same server, the same number of times, as the baseline. Prints callbacks/s and p50/p99 latency, and the
@@ -180,12 +180,12 @@ async def pipeline(variant: str, count: int, workdir: Path, database_url: str) -
 
 
 def serve() -> None:
-    """The app for a pipeline run (a subprocess of this script): ``python -m apps.http``, plus, for the
+    """The app for a pipeline run (a subprocess of this script): ``python -m kiegen.apps.http``, plus, for the
     polling baselines, a fixed-interval PollPolicy (KIEGEN_BENCH_FIXED_POLL_S)."""
     import attrs
     import uvicorn
 
-    from apps.http.serve import app_from_env
+    from kiegen.apps.http.serve import app_from_env
     from kiegen.core.polling import PollPolicy
 
     app, settings = app_from_env()

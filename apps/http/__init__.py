@@ -1,9 +1,1 @@
-"""The HTTP service: KIE callbacks, a REST API for other services, signed webhooks, health and metrics.
-
-``create_app(client, settings)`` builds the ASGI app around a ``kiegen.Client``; ``python -m apps.http`` serves
-it with uvicorn from the environment (``apps.http.serve``).
-"""
-
-from apps.http.app import create_app
-
-__all__ = ["create_app"]
+"""``python -m apps.http``: the HTTP service, ``kiegen.apps.http``."""

@@ -1,1 +1,1 @@
-"""The reference Telegram bot: ``python -m apps.telegram`` (see ``../shared/TELEGRAM.md`` and ``README.md``)."""
+"""``python -m apps.telegram``: the Telegram bot, ``kiegen.apps.telegram``."""

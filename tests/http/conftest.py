@@ -19,11 +19,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from apps.http import create_app
 from kiegen import Client
 from kiegen.adapters.memory import InMemoryJobStore, SimulatedKie, SimulatorConfig
 from kiegen.adapters.system import SystemClock
 from kiegen.adapters.webhook import WebhookMessenger
+from kiegen.apps.http import create_app
 from kiegen.core.callbacks import callback_token
 from kiegen.core.jobs import Job
 from kiegen.core.models import default_registry

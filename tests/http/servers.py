@@ -1,4 +1,4 @@
-"""Real sockets for the end-to-end test and the benchmark: the app as a subprocess (``python -m apps.http``), the
+"""Real sockets for the end-to-end test and the benchmark: the app as a subprocess (``python -m kiegen.apps.http``), the
 KIE simulator and a webhook receiver served by uvicorn in threads of this process."""
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class WebhookReceiver:
 
 
 class AppProcess:
-    """``python -m apps.http`` in a subprocess; its stderr (JSON log lines) is appended to ``log``."""
+    """``python -m kiegen.apps.http`` in a subprocess; its stderr (JSON log lines) is appended to ``log``."""
 
     def __init__(self, env: Mapping[str, str], *, cwd: Path, log: Path, port: int) -> None:
         self.env = subprocess_env(**env)
@@ -157,7 +157,7 @@ class AppProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
-        self.command = [sys.executable, "-m", "apps.http"]
+        self.command = [sys.executable, "-m", "kiegen.apps.http"]
 
     def start(self, timeout: float = 30.0) -> None:
         with self.log.open("ab") as log:

@@ -1,4 +1,4 @@
-"""End to end over real sockets: ``python -m apps.http`` (uvicorn, SQLite) in a subprocess, the KIE simulator
+"""End to end over real sockets: ``python -m kiegen.apps.http`` (uvicorn, SQLite) in a subprocess, the KIE simulator
 on another port calling back over loopback, a webhook receiver verifying signatures. Then: every generation
 delivered exactly once; duplicate callback storms bring one webhook; forged callbacks change nothing; the app
 SIGKILLed while callbacks arrive and restarted loses nothing; and its DEBUG log holds no secret.

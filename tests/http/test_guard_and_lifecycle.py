@@ -10,7 +10,6 @@ import anyio
 import httpx
 import pytest
 
-from apps.http import create_app
 from kiegen import Client
 from kiegen.adapters import urlguard
 from kiegen.adapters.kie_httpx.download import download_image
@@ -19,6 +18,7 @@ from kiegen.adapters.sqlalchemy.engine import create_engine
 from kiegen.adapters.sqlalchemy.migrate import migrate
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 from kiegen.adapters.system import SystemClock
+from kiegen.apps.http import create_app
 from kiegen.core.errors import UnsafeURL
 from kiegen.core.jobs import Job
 from kiegen.ports.messaging import Receipt

@@ -17,11 +17,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from apps.http import create_app
 from kiegen import Client
 from kiegen.adapters.memory import InMemoryJobStore, SimulatedKie, SimulatorConfig
 from kiegen.adapters.system import SystemClock
 from kiegen.adapters.webhook import WebhookMessenger
+from kiegen.apps.http import create_app
 from kiegen.services import Config
 from tests.http.conftest import AUTH, BASE, CALLBACK_SECRET, WEBHOOK_SECRET, make_settings
 

@@ -1,6 +1,6 @@
 """The soak harness: the apps as real processes on one database, the load, the chaos (see ``test_soak.py``).
 
-- ``Service``: ``python -m apps.http`` or ``python -m apps.telegram`` as a subprocess that ``kill()`` SIGKILLs
+- ``Service``: ``python -m kiegen.apps.http`` or ``-m kiegen.apps.telegram`` as a subprocess that ``kill()`` SIGKILLs
   (the time is kept for the conservation check) and ``start()`` starts again (ready when ``/healthz`` answers).
 - ``chaos``: a random service killed and restarted every few seconds.
 - ``submit``: a ``/v1/generations`` request retried with its Idempotency-Key until a service takes it.

@@ -3,8 +3,8 @@
 and random SIGKILLs; then the conservation check: every job terminal, every terminal job delivered to its
 person, ledger balanced.
 
-- SQLite, one host: the bot (``python -m apps.telegram``, long polling) and the HTTP service
-  (``python -m apps.http``) as two processes on one file. People generate through the bot's whole journey and
+- SQLite, one host: the bot (``python -m kiegen.apps.telegram``, long polling) and the HTTP service
+  (``python -m kiegen.apps.http``) as two processes on one file. People generate through the bot's whole journey and
   KIE calls the bot back (its callbacks share the event loop with its slow Telegram deliveries: the
   fast-acknowledgement figure); other services generate through ``/v1`` with a webhook, called back at the
   HTTP service. Each process delivers only what it has a messenger for.
@@ -112,7 +112,7 @@ async def test_soak_sqlite_bot_and_http_service_as_two_processes(tmp_path: Path,
             http_port, bot_port = free_port(), free_port()
             http = Service(
                 "http",
-                "apps.http",
+                "kiegen.apps.http",
                 {
                     **common,
                     "KIEGEN_HOST": "127.0.0.1",
@@ -125,7 +125,7 @@ async def test_soak_sqlite_bot_and_http_service_as_two_processes(tmp_path: Path,
             )
             bot = Service(
                 "bot",
-                "apps.telegram",
+                "kiegen.apps.telegram",
                 {
                     **common,
                     "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -218,7 +218,7 @@ async def test_soak_postgres_two_http_services(
         for name in ("http-a", "http-b"):
             port = free_port()
             env = {**common, "KIEGEN_PORT": str(port), "KIEGEN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-            services.append(Service(name, "apps.http", env, port=port, cwd=tmp_path))
+            services.append(Service(name, "kiegen.apps.http", env, port=port, cwd=tmp_path))
         try:
             for service in services:
                 await service.start()

@@ -12,11 +12,11 @@ import anyio.abc
 import httpx
 from aiogram.types import Update
 
-from apps.telegram.app import build_dispatcher, create_bot, create_messenger, make_deps
-from apps.telegram.config import BotConfig
-from apps.telegram.i18n import Catalog
 from kiegen.adapters.aiogram import DeliveryLimits, Pacer
 from kiegen.adapters.memory import FakeClock, InMemoryBotStore, InMemoryJobStore, SimulatorConfig
+from kiegen.apps.telegram.app import build_dispatcher, create_bot, create_messenger, make_deps
+from kiegen.apps.telegram.config import BotConfig
+from kiegen.apps.telegram.i18n import Catalog
 from kiegen.bootstrap import registry_for
 from kiegen.client import Client
 from kiegen.services import Config

@@ -2,7 +2,7 @@
 point inside ``AiogramMessenger``, rung 2 of the ladder), then a restart: the result still reaches the chat,
 once.
 
-The bot runs as ``python -m apps.telegram`` (long polling, SQLite file) against the fake Bot API server in this
+The bot runs as ``python -m kiegen.apps.telegram`` (long polling, SQLite file) against the fake Bot API server in this
 test's event loop and the KIE simulator served from a thread; Telegram refuses every photo by URL, so the
 messenger downloads the result itself, and ``KIEGEN_CRASH_AT=mid_download`` kills it once the first part of
 the body has arrived. asyncio only: aiohttp and aiogram."""
@@ -86,10 +86,10 @@ def bot_env(telegram_url: str, kie_url: str, db: Path, **extra: str) -> dict[str
 
 @asynccontextmanager
 async def bot_process(env: Mapping[str, str], log: Path) -> AsyncIterator[anyio.abc.Process]:
-    """``python -m apps.telegram``, its output appended to ``log``; killed on the way out if still running."""
+    """``python -m kiegen.apps.telegram``, its output appended to ``log``; killed on the way out if still running."""
     with log.open("ab") as out:
         process = await anyio.open_process(
-            [sys.executable, "-m", "apps.telegram"], cwd=ROOT, env=dict(env), stdout=out, stderr=out
+            [sys.executable, "-m", "kiegen.apps.telegram"], cwd=ROOT, env=dict(env), stdout=out, stderr=out
         )
     try:
         yield process

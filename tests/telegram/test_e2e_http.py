@@ -16,10 +16,10 @@ from typing import Any
 import anyio
 import pytest
 
-from apps.telegram.app import BotApp
-from apps.telegram.config import BotConfig
 from kiegen.adapters.aiogram import token_redaction
 from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
+from kiegen.apps.telegram.app import BotApp
+from kiegen.apps.telegram.config import BotConfig
 from kiegen.core.delivery import DeliveryStatus
 from kiegen.core.jobs import JobStatus
 from kiegen.settings import Settings

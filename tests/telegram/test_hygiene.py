@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from apps.telegram.__main__ import main
-from apps.telegram.config import WEBHOOK_PATH, BotConfig
-from apps.telegram.i18n import LOCALES, Catalog
 from kiegen.adapters.aiogram import token_redaction
+from kiegen.apps.telegram.__main__ import main
+from kiegen.apps.telegram.config import WEBHOOK_PATH, BotConfig
+from kiegen.apps.telegram.i18n import LOCALES, Catalog
 from kiegen.core.errors import ConfigurationError
 from tests.telegram.harness import TOKEN, Harness
 
-APP_DIR = Path(__file__).parents[2] / "apps" / "telegram"
+APP_DIR = Path(__file__).parents[2] / "src" / "kiegen" / "apps" / "telegram"
 
 
 def test_every_message_id_exists_in_both_catalogues() -> None:
@@ -87,7 +87,7 @@ def test_webhook_mode_refuses_to_start_without_a_secret(capsys: pytest.CaptureFi
 async def test_webhook_checks_the_secret_header() -> None:
     import httpx
 
-    from apps.telegram.webhook import WebhookApp
+    from kiegen.apps.telegram.webhook import WebhookApp
 
     async with Harness() as bot:
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from apps.telegram.payments import sign_payload
+from kiegen.apps.telegram.payments import sign_payload
 from kiegen.core.jobs import JobStatus
 from tests.telegram import updates as up
 from tests.telegram.harness import PNG, TOKEN, Harness

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from aiogram import Bot
 
-from apps.telegram.app import create_bot
 from kiegen.adapters.aiogram import AiogramMessenger, DeliveryLimits, Pacer, escape_cut, receipt_files
 from kiegen.adapters.aiogram.fetch import fetch_bytes
+from kiegen.apps.telegram.app import create_bot
 from kiegen.core.errors import DeliveryDeferred, RecipientGone, UnsafeURL
 from kiegen.core.jobs import Job, JobStatus
 from tests.telegram.fake_telegram import FakeTelegram

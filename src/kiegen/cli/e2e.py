@@ -3,7 +3,7 @@
 Simulated by default (the built-in simulator, callbacks through the real token check); with ``KIE_API_KEY`` and
 ``KIEGEN_KIE_BASE_URL`` pointing at a separately started ``kiegen simulate-kie`` it runs against that; ``--real``
 runs against the live KIE API with ``KIE_API_KEY`` (callbacks when ``KIEGEN_PUBLIC_URL`` reaches a running
-``apps.http``, polling otherwise). Prints one line per model, ``SUMMARY: N/N passed, M failed`` and ``METRICS:`` with
+``kiegen serve``, polling otherwise). Prints one line per model, ``SUMMARY: N/N passed, M failed`` and ``METRICS:`` with
 callback_4xx (callbacks answered 4xx), job_not_found (callbacks that found no job), avg_ttfb (seconds from
 submit to KIE's task id) and avg_total_time (seconds from submit to the result saved on disk).
 """

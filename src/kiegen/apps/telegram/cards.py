@@ -10,12 +10,12 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BotCommand, BotCommandScopeChat
 
-from apps.telegram.i18n import LOCALES, Catalog
-from apps.telegram.screens import Screen
+from kiegen.apps.telegram.i18n import LOCALES, Catalog
+from kiegen.apps.telegram.screens import Screen
 
 __all__ = ["COMMANDS", "Flow", "set_commands", "show"]
 
-log = logging.getLogger("apps.telegram")
+log = logging.getLogger("kiegen.apps.telegram")
 
 COMMANDS = ("start", "balance", "history", "cancel", "language", "help", "paysupport", "terms")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
-from apps.telegram.i18n import Translator
+from kiegen.apps.telegram.i18n import Translator
 
 
 async def anything(message: Message, tr: Translator) -> None:

@@ -20,9 +20,9 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from apps.http.bodies import BodyTooLarge, ClientGone, error, read_limited
-from apps.http.state import AppState
 from kiegen.adapters import urlguard
+from kiegen.apps.http.bodies import BodyTooLarge, ClientGone, error, read_limited
+from kiegen.apps.http.state import AppState
 from kiegen.core.errors import (
     InsufficientCredits,
     InvalidInput,

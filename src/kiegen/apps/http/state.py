@@ -7,7 +7,7 @@ import hmac
 
 import attrs
 
-from apps.http.metrics import Metrics
+from kiegen.apps.http.metrics import Metrics
 from kiegen.client import Client
 
 __all__ = ["ApiKeys", "AppState"]

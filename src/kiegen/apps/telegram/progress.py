@@ -25,7 +25,7 @@ from kiegen.services.context import sleep_or_wake
 
 __all__ = ["ProgressWatcher"]
 
-log = logging.getLogger("apps.telegram.progress")
+log = logging.getLogger("kiegen.apps.telegram.progress")
 
 
 class ProgressWatcher:

@@ -5,7 +5,7 @@ built with workers (the default of ``kiegen.bootstrap.build``), its start-up rec
 run. At shutdown the client stops taking work and gives deliveries in flight ``drain_s`` seconds to finish
 (``Client.shutdown_grace_s``); anything left is picked up through its lease by the next process.
 
-Routes: see ``apps.http.openapi`` (also served at ``/openapi.json``).
+Routes: see ``kiegen.apps.http.openapi`` (also served at ``/openapi.json``).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from apps.http.api import create_generation, get_generation, list_models
-from apps.http.bodies import error
-from apps.http.callbacks import kie_callback
-from apps.http.logs import AccessLog
-from apps.http.metrics import MeteredMessenger, Metrics
-from apps.http.ops import healthz, metrics, openapi, readyz
-from apps.http.state import ApiKeys, AppState
+from kiegen.apps.http.api import create_generation, get_generation, list_models
+from kiegen.apps.http.bodies import error
+from kiegen.apps.http.callbacks import kie_callback
+from kiegen.apps.http.logs import AccessLog
+from kiegen.apps.http.metrics import MeteredMessenger, Metrics
+from kiegen.apps.http.ops import healthz, metrics, openapi, readyz
+from kiegen.apps.http.state import ApiKeys, AppState
 from kiegen.client import Client
 from kiegen.core.errors import KiegenError
 from kiegen.services import CALLBACK_PATH

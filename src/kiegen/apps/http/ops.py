@@ -11,11 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from apps.http.openapi import openapi_document
-from apps.http.state import AppState
 from kiegen.adapters.sqlalchemy import schema
 from kiegen.adapters.sqlalchemy.migrate import current_revision, head_revision
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
+from kiegen.apps.http.openapi import openapi_document
+from kiegen.apps.http.state import AppState
 
 __all__ = ["healthz", "metrics", "openapi", "readyz"]
 

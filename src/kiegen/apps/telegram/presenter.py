@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardMarkup
 
-from apps.telegram.i18n import DEFAULT_LOCALE, Catalog, Translator
-from apps.telegram.screens import failure_buttons, result_buttons
 from kiegen.adapters.aiogram import Outgoing
+from kiegen.apps.telegram.i18n import DEFAULT_LOCALE, Catalog, Translator
+from kiegen.apps.telegram.screens import failure_buttons, result_buttons
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.core.models import ModelRegistry
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from apps.telegram.routers import balance, common, create, fallback, history, results
+from kiegen.apps.telegram.routers import balance, common, create, fallback, history, results
 
 __all__ = ["routers"]
 

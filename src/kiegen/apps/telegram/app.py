@@ -22,20 +22,20 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
-from apps.telegram.cards import set_commands
-from apps.telegram.config import BotConfig
-from apps.telegram.deps import Deps
-from apps.telegram.i18n import Catalog
-from apps.telegram.middleware import LocaleMiddleware
-from apps.telegram.payments import payload_key
-from apps.telegram.presenter import BotPresenter
-from apps.telegram.progress import ProgressWatcher
-from apps.telegram.routers import routers
 from kiegen.adapters.aiogram import AiogramMessenger, DeliveryLimits, Pacer
 from kiegen.adapters.memory import InMemoryBotStore
 from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
 from kiegen.adapters.sqlalchemy.leader import LeaderLock, lead, leader_lock
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
+from kiegen.apps.telegram.cards import set_commands
+from kiegen.apps.telegram.config import BotConfig
+from kiegen.apps.telegram.deps import Deps
+from kiegen.apps.telegram.i18n import Catalog
+from kiegen.apps.telegram.middleware import LocaleMiddleware
+from kiegen.apps.telegram.payments import payload_key
+from kiegen.apps.telegram.presenter import BotPresenter
+from kiegen.apps.telegram.progress import ProgressWatcher
+from kiegen.apps.telegram.routers import routers
 from kiegen.bootstrap import build, registry_for
 from kiegen.client import Client
 from kiegen.ports.bot import BotStore
@@ -44,7 +44,7 @@ from kiegen.settings import Settings
 
 __all__ = ["BotApp", "bot_store_for", "build_dispatcher", "create_bot", "create_messenger", "make_deps"]
 
-log = logging.getLogger("apps.telegram")
+log = logging.getLogger("kiegen.apps.telegram")
 
 
 def create_bot(token: str, *, api_url: str | None = None, session: BaseSession | None = None) -> Bot:
@@ -176,7 +176,7 @@ class BotApp:
             self._scope.cancel()
 
     async def _serve(self, tg: anyio.abc.TaskGroup, task_status: anyio.abc.TaskStatus[None]) -> None:
-        from apps.telegram.webhook import callbacks_app, serve_asgi, serve_webhook
+        from kiegen.apps.telegram.webhook import callbacks_app, serve_asgi, serve_webhook
 
         if self.config.webhook:
             await tg.start(self.deps.progress.run)

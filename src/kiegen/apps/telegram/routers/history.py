@@ -6,12 +6,12 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from apps.telegram import screens
-from apps.telegram.callbacks import HistItem, HistPage, Menu
-from apps.telegram.cards import show
-from apps.telegram.deps import Deps, user_key
-from apps.telegram.i18n import Translator
 from kiegen.adapters.aiogram import receipt_files
+from kiegen.apps.telegram import screens
+from kiegen.apps.telegram.callbacks import HistItem, HistPage, Menu
+from kiegen.apps.telegram.cards import show
+from kiegen.apps.telegram.deps import Deps, user_key
+from kiegen.apps.telegram.i18n import Translator
 from kiegen.core.delivery import DeliveryStatus
 
 

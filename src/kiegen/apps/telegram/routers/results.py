@@ -7,12 +7,12 @@ from aiogram import Bot, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery
 
-from apps.telegram import screens
-from apps.telegram.callbacks import Res
-from apps.telegram.cards import Flow, show
-from apps.telegram.deps import Deps, enum_inputs, new_draft_id, user_key
-from apps.telegram.i18n import Translator
 from kiegen.adapters.kie_httpx.download import sniff_image
+from kiegen.apps.telegram import screens
+from kiegen.apps.telegram.callbacks import Res
+from kiegen.apps.telegram.cards import Flow, show
+from kiegen.apps.telegram.deps import Deps, enum_inputs, new_draft_id, user_key
+from kiegen.apps.telegram.i18n import Translator
 from kiegen.core.errors import KiegenError
 from kiegen.core.jobs import Job
 from kiegen.core.models import ModelKind

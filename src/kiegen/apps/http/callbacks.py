@@ -13,8 +13,8 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from apps.http.bodies import BodyTooLarge, ClientGone, error, read_limited
-from apps.http.state import AppState
+from kiegen.apps.http.bodies import BodyTooLarge, ClientGone, error, read_limited
+from kiegen.apps.http.state import AppState
 from kiegen.services import handle_callback
 
 __all__ = ["kie_callback"]

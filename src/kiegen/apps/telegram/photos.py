@@ -15,14 +15,14 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
-from apps.telegram.deps import Deps
-from apps.telegram.i18n import Translator
 from kiegen.adapters.kie_httpx.download import sniff_image
+from kiegen.apps.telegram.deps import Deps
+from kiegen.apps.telegram.i18n import Translator
 from kiegen.core.errors import KiegenError
 
 __all__ = ["MAX_IMAGE_BYTES", "receive_image"]
 
-log = logging.getLogger("apps.telegram.photos")
+log = logging.getLogger("kiegen.apps.telegram.photos")
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 _MIMES = frozenset({"image/jpeg", "image/png", "image/webp"})

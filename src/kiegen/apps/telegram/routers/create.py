@@ -8,12 +8,12 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from apps.telegram import screens
-from apps.telegram.callbacks import Gen, Menu, Opt, Pick
-from apps.telegram.cards import Flow, show
-from apps.telegram.deps import Deps, enum_inputs, new_draft_id, user_key
-from apps.telegram.i18n import Translator
-from apps.telegram.photos import receive_image
+from kiegen.apps.telegram import screens
+from kiegen.apps.telegram.callbacks import Gen, Menu, Opt, Pick
+from kiegen.apps.telegram.cards import Flow, show
+from kiegen.apps.telegram.deps import Deps, enum_inputs, new_draft_id, user_key
+from kiegen.apps.telegram.i18n import Translator
+from kiegen.apps.telegram.photos import receive_image
 from kiegen.core.errors import InsufficientCredits, InvalidInput, QuotaExceeded
 from kiegen.core.models import ModelSpec
 from kiegen.ports.bot import Draft

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import attrs
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from apps.telegram.callbacks import Gen, HistItem, HistPage, Lang, Menu, Opt, Pack, Pick, Res
-from apps.telegram.deps import Deps, enum_inputs
-from apps.telegram.i18n import Markup, Translator
+from kiegen.apps.telegram.callbacks import Gen, HistItem, HistPage, Lang, Menu, Opt, Pack, Pick, Res
+from kiegen.apps.telegram.deps import Deps, enum_inputs
+from kiegen.apps.telegram.i18n import Markup, Translator
 from kiegen.core.billing import LedgerKind
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.core.models import ModelSpec

@@ -10,16 +10,16 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
-from apps.telegram import screens
-from apps.telegram.callbacks import Menu, Pack
-from apps.telegram.cards import Flow, show
-from apps.telegram.deps import Deps, user_key
-from apps.telegram.i18n import Translator
-from apps.telegram.payments import read_payload, sign_payload
+from kiegen.apps.telegram import screens
+from kiegen.apps.telegram.callbacks import Menu, Pack
+from kiegen.apps.telegram.cards import Flow, show
+from kiegen.apps.telegram.deps import Deps, user_key
+from kiegen.apps.telegram.i18n import Translator
+from kiegen.apps.telegram.payments import read_payload, sign_payload
 from kiegen.core.billing import topup
 from kiegen.ports.bot import Payment
 
-log = logging.getLogger("apps.telegram.payments")
+log = logging.getLogger("kiegen.apps.telegram.payments")
 
 STARS = "XTR"
 

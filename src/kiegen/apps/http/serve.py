@@ -1,4 +1,4 @@
-"""``python -m apps.http``: settings from the environment, adapters built, the app served by uvicorn.
+"""``python -m kiegen.apps.http``: settings from the environment, adapters built, the app served by uvicorn.
 
 With no environment at all it serves on 127.0.0.1:8080 with a SQLite file ``kiegen.db`` and the in-process
 KIE simulator. Besides the variables of DESIGN.md it reads:
@@ -28,13 +28,13 @@ import attrs
 import httpx
 from starlette.applications import Starlette
 
-from apps.http.app import create_app
-from apps.http.logs import configure_logging
-from apps.http.metrics import Metrics
 from kiegen.adapters.kie_httpx import HttpxKieGateway
 from kiegen.adapters.kie_httpx.gateway import DEFAULT_TIMEOUT
 from kiegen.adapters.kie_httpx.limiter import shared_limiter
 from kiegen.adapters.webhook import WebhookMessenger
+from kiegen.apps.http.app import create_app
+from kiegen.apps.http.logs import configure_logging
+from kiegen.apps.http.metrics import Metrics
 from kiegen.bootstrap import build
 from kiegen.core.errors import ConfigurationError
 from kiegen.ports.kie import KieGateway

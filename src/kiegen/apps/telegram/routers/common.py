@@ -7,11 +7,11 @@ from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from apps.telegram import screens
-from apps.telegram.callbacks import Lang, Menu
-from apps.telegram.cards import set_commands, show
-from apps.telegram.deps import Deps, user_key
-from apps.telegram.i18n import LOCALES, Translator, pick_locale
+from kiegen.apps.telegram import screens
+from kiegen.apps.telegram.callbacks import Lang, Menu
+from kiegen.apps.telegram.cards import set_commands, show
+from kiegen.apps.telegram.deps import Deps, user_key
+from kiegen.apps.telegram.i18n import LOCALES, Translator, pick_locale
 
 
 async def start(message: Message, bot: Bot, deps: Deps, tr: Translator, state: FSMContext) -> None:

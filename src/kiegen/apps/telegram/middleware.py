@@ -9,8 +9,8 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
-from apps.telegram.deps import Deps, user_key
-from apps.telegram.i18n import pick_locale
+from kiegen.apps.telegram.deps import Deps, user_key
+from kiegen.apps.telegram.i18n import pick_locale
 
 __all__ = ["LocaleMiddleware"]
 

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import attrs
 
-from apps.telegram.config import BotConfig
-from apps.telegram.i18n import Catalog
-from apps.telegram.progress import ProgressWatcher
 from kiegen.adapters.aiogram import AiogramMessenger
+from kiegen.apps.telegram.config import BotConfig
+from kiegen.apps.telegram.i18n import Catalog
+from kiegen.apps.telegram.progress import ProgressWatcher
 from kiegen.client import Client
 from kiegen.core.billing import utc_day
 from kiegen.core.models import InputSpec, ModelSpec

@@ -2,7 +2,7 @@
 ``X-Telegram-Bot-Api-Secret-Token``; the header is compared in constant time and anything else gets 401. The
 update is handed to the dispatcher in the background so that Telegram gets its 200 at once.
 
-KIE callbacks: when KIEGEN_PUBLIC_URL is set, ``apps.http`` serves every other path of the same server (in
+KIE callbacks: when KIEGEN_PUBLIC_URL is set, ``kiegen.apps.http`` serves every other path of the same server (in
 polling mode it is served alone on KIEGEN_HOST:KIEGEN_PORT)."""
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import anyio
 import anyio.abc
 from aiogram.types import Update
 
-from apps.telegram.config import WEBHOOK_PATH
+from kiegen.apps.telegram.config import WEBHOOK_PATH
 
 if TYPE_CHECKING:
-    from apps.telegram.app import BotApp
+    from kiegen.apps.telegram.app import BotApp
 
 __all__ = ["WebhookApp", "serve_webhook"]
 
-log = logging.getLogger("apps.telegram.webhook")
+log = logging.getLogger("kiegen.apps.telegram.webhook")
 
 Scope = dict[str, Any]
 
@@ -89,14 +89,16 @@ async def _reply(send: Any, status: int, body: bytes) -> None:
 
 
 def callbacks_app(app: BotApp) -> Any | None:
-    """``apps.http`` (KIE callbacks, and its REST API) on the bot's client, when KIEGEN_PUBLIC_URL is set. Its
+    """``kiegen.apps.http`` (KIE callbacks, and its REST API) on the bot's client, when KIEGEN_PUBLIC_URL is set. Its
     lifespan is not run: the bot already owns the client and its workers."""
     if not app.settings.public_url:
         return None
     try:
-        from apps.http.app import create_app
+        from kiegen.apps.http.app import create_app
     except ImportError:
-        log.warning("apps.http is not installed: KIE callbacks are not served here (polling still completes jobs)")
+        log.warning(
+            "kiegen.apps.http is not installed: KIE callbacks are not served here (polling still completes jobs)"
+        )
         return None
     return create_app(app.client, app.settings)
 
