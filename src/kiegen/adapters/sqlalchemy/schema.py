@@ -23,6 +23,7 @@ __all__ = [
     "drafts",
     "free_uses",
     "inbox",
+    "job_events",
     "jobs",
     "ledger",
     "metadata",
@@ -136,7 +137,7 @@ inbox = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("note", sa.Text, nullable=False),
-    sa.Index("ix_inbox_pending", "received_at", **_partial(PENDING_INBOX)),
+    sa.Index("ix_inbox_received_at", "received_at"),
     sa.Index("ix_inbox_job", "job_id"),
 )
 
@@ -172,6 +173,20 @@ ledger = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
     sa.UniqueConstraint("key"),
     sa.Index("ix_ledger_user", "user_id", "created_at"),
+)
+
+# A job's story, oldest first: what happened to it and when (``kind``), with what it takes to tell it
+# (``detail``: KIE's answer to a check, a callback's verdict, a delivery attempt's error and next try...).
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column("seq", Serial, primary_key=True, autoincrement=True),
+    sa.Column("job_id", Key(), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", Json, nullable=False),
+    sa.Index("ix_job_events_job_id_seq", "job_id", "seq"),
+    sa.Index("ix_job_events_at", "at"),
 )
 
 free_uses = sa.Table(
