@@ -32,7 +32,7 @@ from kiegen.core.models import ModelRegistry
 from kiegen.ports.clock import Clock
 from kiegen.ports.kie import KieGateway
 from kiegen.ports.messaging import Messenger
-from kiegen.ports.notify import Notifier
+from kiegen.ports.notify import Notifier, Subscription
 from kiegen.ports.store import JobStore
 from kiegen.services import (
     CALLBACK_PATH,
@@ -217,6 +217,38 @@ class Client:
 
     async def get(self, job_id: str) -> Job | None:
         return await self.ctx.store.get(job_id)
+
+    @property
+    def free_quota(self) -> int | None:
+        """Free generations per user per UTC day (None: unlimited)."""
+        return self.ctx.config.free_quota
+
+    async def upload(self, data: bytes, *, filename: str, mime: str) -> str:
+        """Upload an input file to KIE's file API; returns the URL to pass as an image input."""
+        return await self.ctx.kie.upload(data, filename=filename, mime=mime)
+
+    def subscribe(self, job_id: str) -> AbstractAsyncContextManager[Subscription]:
+        """Wake-ups for changes of one job (a hint: re-read the job after each ``wait``)."""
+        return self.ctx.notifier.subscribe(job_id)
+
+    def wrap_messenger(self, wrap: Callable[[Messenger], Messenger]) -> None:
+        """Put ``wrap(messenger)`` around the client's messenger (e.g. to count deliveries). Only before the
+        client is entered."""
+        if self._stack is not None:
+            raise RuntimeError("wrap_messenger() must be called before the client is entered")
+        self.ctx.messenger = wrap(self.ctx.messenger)
+
+    async def handle_callback(
+        self,
+        *,
+        job_id: str | None,
+        token: str | None,
+        body: bytes,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> CallbackResult:
+        """A KIE callback as the HTTP layer received it (path job id, ``token`` query value, raw body)."""
+        return await handle_callback(self.ctx, job_id=job_id, token=token, body=body, query=query, headers=headers)
 
     async def jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]:
         return await self.ctx.store.list_jobs(user_id=user_id, limit=limit)

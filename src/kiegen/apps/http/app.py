@@ -65,7 +65,7 @@ def create_app(
     simulator = client.simulator
     if simulator is not None:
         metrics_.simulator_calls = lambda: dict(simulator.calls)
-    client.ctx.messenger = MeteredMessenger(client.ctx.messenger, metrics_)
+    client.wrap_messenger(lambda messenger: MeteredMessenger(messenger, metrics_))
     state = AppState(
         client=client,
         metrics=metrics_,

@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response
 
 from kiegen.apps.http.bodies import BodyTooLarge, ClientGone, error, read_limited
 from kiegen.apps.http.state import AppState
-from kiegen.services import handle_callback
 
 __all__ = ["kie_callback"]
 
@@ -35,8 +34,8 @@ async def kie_callback(request: Request) -> Response:
         return Response(status_code=400)
     query = dict(request.query_params)
     token = query.pop("token", None)
-    result = await handle_callback(
-        state.client.ctx, job_id=job_id, token=token, body=body, query=query, headers=dict(request.headers)
+    result = await state.client.handle_callback(
+        job_id=job_id, token=token, body=body, query=query, headers=dict(request.headers)
     )
     if result.job_id:
         request.state.job_id = result.job_id

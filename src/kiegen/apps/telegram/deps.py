@@ -54,7 +54,7 @@ class Deps:
 
     async def free_left(self, user_id: str) -> int | None:
         """Free generations left today, or None when there is no daily quota."""
-        quota = self.client.ctx.config.free_quota
+        quota = self.client.free_quota
         if quota is None:
             return None
         used = await self.client.store.free_uses(user_id, utc_day(self.now()))

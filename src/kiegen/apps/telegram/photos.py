@@ -63,7 +63,7 @@ async def receive_image(message: Message, bot: Bot, deps: Deps, tr: Translator) 
         await message.answer(tr("refuse_not_image"))
         return None
     try:
-        return await deps.client.ctx.kie.upload(data, filename=f"input.{kind}", mime=f"image/{kind}")
+        return await deps.client.upload(data, filename=f"input.{kind}", mime=f"image/{kind}")
     except KiegenError as exc:
         log.warning("photo upload to KIE failed: %s", exc.message)
         await message.answer(tr("photo_failed"))

@@ -69,7 +69,7 @@ class ProgressWatcher:
     async def _follow(self, job_id: str) -> None:
         clock, shown = self.client.clock, None
         try:
-            async with self.client.ctx.notifier.subscribe(job_id) as subscription:
+            async with self.client.subscribe(job_id) as subscription:
                 while True:
                     job = await self.client.get(job_id)
                     card = _card(job) if job is not None else None
