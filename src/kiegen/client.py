@@ -232,10 +232,8 @@ class Client:
         return self.ctx.notifier.subscribe(job_id)
 
     def wrap_messenger(self, wrap: Callable[[Messenger], Messenger]) -> None:
-        """Put ``wrap(messenger)`` around the client's messenger (e.g. to count deliveries). Only before the
-        client is entered."""
-        if self._stack is not None:
-            raise RuntimeError("wrap_messenger() must be called before the client is entered")
+        """Put ``wrap(messenger)`` around the client's messenger (e.g. to count deliveries); the deliverer uses
+        it from its next delivery on."""
         self.ctx.messenger = wrap(self.ctx.messenger)
 
     async def handle_callback(
