@@ -35,17 +35,22 @@ def run_in_thread(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 
 async def drop_schema(url: str, schema: str) -> None:
-    """Drop a test's own PostgreSQL schema and everything in it."""
+    """Drop a test's own PostgreSQL schema and everything in it (from asyncio or trio: SQLAlchemy's asyncpg
+    engine runs on a loop of its own in a thread)."""
+    import anyio
     import sqlalchemy as sa
 
     from kiegen.adapters.sqlalchemy.engine import create_engine
 
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await engine.dispose()
+    async def drop() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        finally:
+            await engine.dispose()
+
+    await anyio.to_thread.run_sync(run_in_thread, drop)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from kiegen.client import Client
@@ -89,24 +88,6 @@ def _timings(settings: Settings, *, callbacks: bool) -> dict[str, Any]:
     }
 
 
-class _MigratedStore:
-    """Runs the migrations when the client opens and disposes of the engine when it closes."""
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    async def __aenter__(self) -> Any:
-        from kiegen.adapters.sqlalchemy.migrate import upgrade_engine
-
-        await upgrade_engine(self.store.engine)
-        return self.store
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.store.aclose()
-
-
 def build(
     settings: Settings,
     *,
@@ -121,16 +102,17 @@ def build(
     """Build a client from ``settings``; any adapter given here replaces the one the settings would build."""
     resources: list[Any] = []
     if store is None:
-        from kiegen.adapters.sqlalchemy.engine import create_engine
         from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 
-        sql_store = SqlAlchemyJobStore(create_engine(settings.database_url))
-        resources.append(_MigratedStore(sql_store))
+        # Entered with the client: migrations run, the writer and readers start; closed after the workers.
+        sql_store = SqlAlchemyJobStore.from_url(settings.database_url)
+        resources.append(sql_store)
         store = sql_store
-        if notifier is None and settings.database_url.startswith("postgresql"):
+        if notifier is None and sql_store.dialect == "postgresql":
             from kiegen.adapters.sqlalchemy.notify import PostgresNotifier
 
-            pg_notifier = PostgresNotifier(settings.database_url)
+            # The store NOTIFYs inside the transactions that change jobs; this listens (after the store opens).
+            pg_notifier = PostgresNotifier(sql_store)
             resources.append(pg_notifier)
             notifier = pg_notifier
     if kie is None and not settings.simulated:

@@ -19,8 +19,6 @@ from kiegen.ports.bot import BotStore
 from kiegen.ports.store import JobStore
 from tests.conftest import drop_schema, run_in_thread
 
-ASYNCIO_ONLY = "SQLAlchemy asyncio adapters run under asyncio only"
-
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -38,10 +36,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.param("postgres", marks=pytest.mark.postgres),
     ]
 )
-def store_kind(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+def store_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
-    if kind != "memory" and anyio_backend != "asyncio":
-        pytest.skip(ASYNCIO_ONLY)
     return kind
 
 

@@ -1,5 +1,5 @@
-"""The BotStore contract (``kiegen.ports.bot``), clause by clause, over every adapter: memory (asyncio and trio),
-SQLite and PostgreSQL (asyncio only). Fixtures: ``tests/contract/conftest.py`` (``bot_store`` lives on the
+"""The BotStore contract (``kiegen.ports.bot``), clause by clause, over every adapter: memory, SQLite and
+PostgreSQL, under asyncio and trio. Fixtures: ``tests/contract/conftest.py`` (``bot_store`` lives on the
 ``store`` fixture's database)."""
 
 from __future__ import annotations
@@ -248,21 +248,12 @@ async def test_an_unknown_user_has_no_payments(bot_store: BotStore) -> None:
 @asynccontextmanager
 async def reopened(bot_store: BotStore) -> AsyncIterator[BotStore]:
     """A second store on the same database through its own engine, as a restarted process would open it."""
-    import sqlalchemy as sa
-
-    from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
-    from kiegen.adapters.sqlalchemy.engine import create_engine
+    from kiegen.adapters.sqlalchemy import SqlAlchemyBotStore, SqlAlchemyJobStore
 
     assert isinstance(bot_store, SqlAlchemyBotStore)
-    schema = None
-    if bot_store.engine.dialect.name == "postgresql":
-        async with bot_store.engine.connect() as conn:
-            schema = await conn.scalar(sa.text("SELECT current_schema()"))
-    engine = create_engine(bot_store.engine.url, schema=schema, pool_size=1)
-    try:
-        yield SqlAlchemyBotStore(engine)
-    finally:
-        await engine.dispose()
+    first = bot_store.job_store
+    async with await SqlAlchemyJobStore.open(first.url, schema=first.schema, migrate=False) as store:
+        yield SqlAlchemyBotStore(store)
 
 
 async def test_a_new_store_on_the_same_database_reads_everything_back(bot_store: BotStore, store_kind: str) -> None:

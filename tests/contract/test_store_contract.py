@@ -1,5 +1,5 @@
-"""The JobStore contract (``kiegen.ports.store``), clause by clause, over every adapter: memory (asyncio and
-trio), SQLite and PostgreSQL (asyncio only). Fixtures: ``tests/contract/conftest.py``."""
+"""The JobStore contract (``kiegen.ports.store``), clause by clause, over every adapter: memory, SQLite and
+PostgreSQL, each under asyncio and trio. Fixtures: ``tests/contract/conftest.py``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from kiegen.core.errors import (
     LeaseLost,
     QuotaExceeded,
 )
+from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.ports.store import Created, JobStore
 
@@ -391,31 +392,29 @@ def callback(key: str, *, at: datetime = T0, body: bytes = b'{"code": 200}') -> 
     return InboxEntry(key=key, job_id="job-1", task_id="task-1", body=body, received_at=at)
 
 
-async def test_record_callback_stores_a_key_once(store: JobStore) -> None:
+async def test_record_callback_stores_a_key_once_with_its_raw_body(store: JobStore) -> None:
     raw = b'\xff\xfe not utf-8 \x00 {"data":'
     assert await store.record_callback(callback("k1", body=raw)) is True
     assert await store.record_callback(callback("k1", body=b"other")) is False
-    assert [e.body for e in await store.pending_callbacks(10)] == [raw]
+    assert [(e.key, e.body) for e in await store.callbacks_for("job-1")] == [("k1", raw)]
 
 
-async def test_pending_callbacks_lists_unfinished_ones_oldest_first(store: JobStore) -> None:
-    await store.record_callback(callback("b", at=T0 + timedelta(seconds=2)))
+async def test_callbacks_for_lists_a_jobs_callbacks_in_arrival_order_with_their_verdicts(store: JobStore) -> None:
+    await store.record_callback(attrs.evolve(callback("b", at=T0 + timedelta(seconds=2)), outcome=InboxOutcome.HINT))
     await store.record_callback(callback("a", at=T0 + timedelta(seconds=1)))
-    await store.record_callback(callback("c", at=T0 + timedelta(seconds=3)))
-    await store.record_callback(callback("d", at=T0))
-    await store.mark_callback("d", InboxOutcome.APPLIED, "moved to succeeded")
-    await store.mark_callback("unknown", InboxOutcome.IGNORED)  # nothing to mark: no error
-    pending = await store.pending_callbacks(10)
-    assert [e.key for e in pending] == ["a", "b", "c"]
-    assert pending[0] == callback("a", at=T0 + timedelta(seconds=1))
-    assert [e.key for e in await store.pending_callbacks(2)] == ["a", "b"]
+    await store.record_callback(attrs.evolve(callback("c"), job_id="job-2"))
+    found = await store.callbacks_for("job-1")
+    assert [(e.key, e.outcome) for e in found] == [("a", InboxOutcome.APPLIED), ("b", InboxOutcome.HINT)]
+    assert found[0] == callback("a", at=T0 + timedelta(seconds=1))
+    assert await store.callbacks_for("nobody") == []
 
 
-async def test_mark_callback_records_outcome_and_note(store: JobStore) -> None:
-    await store.record_callback(callback("k"))
-    await store.mark_callback("k", InboxOutcome.HINT, "untrusted: checked task-1")
-    assert await store.pending_callbacks(10) == []
-    assert await store.record_callback(callback("k")) is False
+async def test_get_with_inbox_says_whether_a_callback_was_stored_before(store: JobStore) -> None:
+    job = (await store.create_job(make_job())).job
+    assert await store.get_with_inbox(job.id, "k1") == (job, False)
+    await store.record_callback(attrs.evolve(callback("k1"), job_id=job.id))
+    assert await store.get_with_inbox(job.id, "k1") == (job, True)
+    assert await store.get_with_inbox("unknown", "k1") == (None, False)
 
 
 # outbox
@@ -596,7 +595,7 @@ async def test_save_stores_the_inbound_event_with_the_change_it_causes(store: Jo
     await store.save(done, expected_version=job.version, deliveries=[delivery], inbox=_event(job))
 
     assert await store.record_callback(_event(job)) is False  # the event is there, deduplicated
-    assert await store.pending_callbacks(10) == []  # stored as applied, not pending
+    assert [e.outcome for e in await store.callbacks_for(job.id)] == [InboxOutcome.APPLIED]
     assert [d.id for d in await store.deliveries_for(job.id)] == [delivery.id]
 
 
@@ -624,4 +623,63 @@ async def test_a_conflicting_save_does_not_keep_its_inbound_event(store: JobStor
     with pytest.raises(ConcurrencyConflict):
         await store.save(attrs.evolve(job, checks=2), expected_version=job.version, inbox=_event(job))
 
-    assert await store.record_callback(_event(job, outcome=InboxOutcome.PENDING)) is True  # it was not stored
+    assert await store.record_callback(_event(job, outcome=InboxOutcome.IGNORED)) is True  # it was not stored
+
+
+# the job's story
+
+
+def _story(events: list[JobEvent]) -> list[tuple[str, dict[str, Any]]]:
+    return [(e.kind, dict(e.detail)) for e in events]
+
+
+async def test_a_created_job_has_a_created_event_and_the_events_given_with_it(store: JobStore) -> None:
+    job = make_job(price=0)
+    note = JobEvent(job_id=job.id, at=T0, kind="note", detail={"by": "test"})
+    await store.create_job(job, events=[note])
+    events = await store.events_for(job.id)
+    assert _story(events) == [
+        ("created", {"model": job.model, "price": 0, "recipient": "telegram"}),
+        ("note", {"by": "test"}),
+    ]
+    assert events[0].at == T0 and events[0].job_id == job.id
+    assert events[0].seq < events[1].seq
+
+
+async def test_save_and_record_callback_append_their_events_and_a_refused_write_appends_none(
+    store: JobStore,
+) -> None:
+    job = (await store.create_job(make_job())).job
+    status = JobEvent(job_id=job.id, at=T0, kind="status", detail={"from": "pending", "to": "submitted"})
+    stored = await store.save(
+        attrs.evolve(job, status=JobStatus.SUBMITTED), expected_version=job.version, events=[status]
+    )
+    with pytest.raises(ConcurrencyConflict):
+        await store.save(job, expected_version=job.version, events=[attrs.evolve(status, kind="lost")])
+    heard = JobEvent(job_id=job.id, at=T0, kind="callback", detail={"outcome": "hint"})
+    assert await store.record_callback(attrs.evolve(callback("k"), job_id=job.id), events=[heard])
+    assert not await store.record_callback(attrs.evolve(callback("k"), job_id=job.id), events=[heard])
+    assert [e.kind for e in await store.events_for(job.id)] == ["created", "status", "callback"]
+    assert stored.version == job.version + 1
+
+
+async def test_each_delivery_attempt_is_in_the_jobs_story(store: JobStore) -> None:
+    delivery = await with_delivery(store)
+    (first,) = await store.claim_deliveries(T0, lease_s=30, limit=10)
+    retry_at = T0 + timedelta(seconds=4)
+    await store.fail_delivery(first, error="429 from telegram", now=T0, retry_at=retry_at)
+    (second,) = await store.claim_deliveries(retry_at, lease_s=30, limit=10)
+    await store.complete_delivery(second, receipt="file-1", now=retry_at)
+    attempts = [dict(e.detail) for e in await store.events_for(delivery.job_id) if e.kind == "delivery"]
+    assert attempts == [
+        {
+            "delivery": delivery.id,
+            "recipient": "telegram",
+            "attempt": 1,
+            "outcome": "deferred",
+            "error": "429 from telegram",
+            "next_attempt_at": retry_at.isoformat(),
+        },
+        {"delivery": delivery.id, "recipient": "telegram", "attempt": 2, "outcome": "sent"},
+    ]
+    assert await store.events_for("unknown") == []

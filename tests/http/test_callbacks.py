@@ -74,7 +74,7 @@ async def test_a_wrong_or_missing_token_is_refused_and_changes_nothing(harness: 
     response = await harness.http.post(url, content=success_body(before.task_id))
     assert response.status_code == 403
     assert await harness.job(job_id) == before
-    assert await harness.store.pending_callbacks(10) == []
+    assert await harness.store.callbacks_for(job_id) == []
     assert await metric(harness, "kiegen_callback_4xx_total") == 1
 
 
@@ -146,7 +146,7 @@ async def test_a_body_over_the_limit_is_refused_from_its_declared_length(harness
     job_id = await running(harness)
     response = await harness.http.post(harness.callback_url(job_id), content=b"x" * (1024 * 1024 + 1))
     assert response.status_code == 413
-    assert await harness.store.pending_callbacks(10) == []
+    assert await harness.store.callbacks_for(job_id) == []
 
 
 async def test_a_streamed_body_over_the_limit_is_cut_off_while_reading(harness: Harness) -> None:
@@ -243,5 +243,5 @@ async def test_a_callback_cut_off_mid_body_stores_nothing_and_changes_nothing(ha
     }
     await harness.app(scope, receive, send)
     assert sent[0]["status"] == 400
-    assert await harness.store.pending_callbacks(10) == []  # no unreadable inbox row from half a body
+    assert await harness.store.callbacks_for(job_id) == []  # no unreadable inbox row from half a body
     assert (await harness.job(job_id)).status is job.status

@@ -14,7 +14,6 @@ from kiegen import Client
 from kiegen.adapters import urlguard
 from kiegen.adapters.kie_httpx.download import download_image
 from kiegen.adapters.memory import InMemoryJobStore, SimulatedKie, SimulatorConfig
-from kiegen.adapters.sqlalchemy.engine import create_engine
 from kiegen.adapters.sqlalchemy.migrate import migrate
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 from kiegen.adapters.system import SystemClock
@@ -127,11 +126,10 @@ async def test_shutdown_cuts_a_delivery_off_at_the_drain_bound_and_leaves_it_to_
     assert delivery.status.value == "pending" and delivery.lease_until is not None
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"], ids=["asyncio (SQLAlchemy is asyncio-only)"])
 async def test_readiness_follows_the_database_schema(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
     await migrate(url, revision="0001")
-    store = SqlAlchemyJobStore(create_engine(url))
+    store = SqlAlchemyJobStore.from_url(url, migrate=False)
     client = Client(store=store, config=Config(callback_secret=b"s"), workers=False)
     app = create_app(client, make_settings())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:

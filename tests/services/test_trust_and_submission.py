@@ -9,9 +9,8 @@ import pytest
 from kiegen import JobStatus, QuotaExceeded
 from kiegen.adapters.memory import SimulatorConfig
 from kiegen.core.callbacks import callback_token, kie_signature
-from kiegen.core.delivery import InboxEntry, inbox_key
 from kiegen.core.errors import KieOutOfCredits, KieRateLimited, KieTransportError
-from kiegen.services import Config, recover
+from kiegen.services import Config
 from kiegen.simulator.engine import CallbackMode
 from tests.services.conftest import Kit, make_config
 
@@ -43,7 +42,7 @@ async def test_forged_callbacks_change_nothing(kit: Kit) -> None:
     assert (wrong_token.status, no_token.status, other_job.status) == (403, 403, 404)
     stored = await kit.store.get(job.id)
     assert stored is not None and stored.status is JobStatus.SUBMITTED and stored.version == job.version
-    assert await kit.store.pending_callbacks(10) == []
+    assert await kit.store.callbacks_for(job.id) == []
 
 
 @pytest.mark.parametrize("sim_config", [LOST])
@@ -174,27 +173,6 @@ async def test_the_daily_free_quota_is_enforced(kit: Kit) -> None:
     with pytest.raises(QuotaExceeded):
         await kit.submit(user_id="erin")
     assert len(await kit.store.list_jobs(user_id="erin")) == 2
-
-
-@pytest.mark.parametrize("sim_config", [LOST])
-async def test_a_callback_stored_before_a_crash_is_applied_on_recovery(kit: Kit) -> None:
-    job = await kit.submit()
-    assert job.task_id is not None
-    body = success_body(job.task_id, "https://cdn.test/from-inbox.png")
-    # What a process leaves behind when it dies right after storing the callback and answering 200:
-    await kit.store.record_callback(
-        InboxEntry(
-            key=inbox_key(job.id, body), job_id=job.id, task_id=job.task_id, body=body, received_at=kit.clock.now()
-        )
-    )
-
-    assert await recover(kit.client.ctx) == 1
-
-    done = await kit.store.get(job.id)
-    assert done is not None and done.result_urls == ("https://cdn.test/from-inbox.png",)
-    assert await kit.store.pending_callbacks(10) == []
-    await kit.settle()
-    assert kit.messenger.count(job.id) == 1
 
 
 def test_callback_urls_carry_the_job_id_and_its_token() -> None:

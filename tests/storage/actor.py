@@ -102,7 +102,7 @@ async def cmd_complete(args: argparse.Namespace) -> dict[str, Any]:
     from kiegen.adapters.sqlalchemy.notify import PostgresNotifier
 
     store = await SqlAlchemyJobStore.open(args.url, schema=args.schema, migrate=False, pool_size=1)
-    async with store, PostgresNotifier(args.url) as notifier:
+    async with store, PostgresNotifier(store) as notifier:
         barrier()
         job = await store.get(args.job)
         assert job is not None

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import anyio
 import pytest
 import sqlalchemy as sa
 from storage_harness import Db, run, run_together
 
-from kiegen.adapters.sqlalchemy import migrate
+from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.sqlalchemy import schema as t
-from kiegen.adapters.sqlalchemy.rows import delivery_to_row, job_to_row
 from kiegen.core.delivery import Delivery
 from kiegen.core.jobs import Job, JobStatus
 
@@ -22,35 +22,32 @@ T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 async def _fill(db: Db) -> None:
-    await migrate(db.url, schema=db.schema)
-    jobs, deliveries = [], []
-    for n in range(DELIVERIES):
-        job = Job(
-            id=f"job-{n:05d}",
-            model="m",
-            inputs={},
-            recipient=f"telegram:{n}",
-            status=JobStatus.SUCCEEDED,
-            created_at=T0,
-            updated_at=T0,
-            deadline_at=T0 + timedelta(minutes=15),
-        )
-        jobs.append(job_to_row(job))
-        delivery = Delivery(
-            id=f"{job.id}:succeeded",
-            job_id=job.id,
-            recipient=job.recipient,
-            next_attempt_at=T0 + timedelta(milliseconds=n),
-            created_at=T0,
-        )
-        deliveries.append(delivery_to_row(delivery))
-    engine = db.engine()
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.insert(t.jobs), jobs)
-            await conn.execute(sa.insert(t.deliveries), deliveries)
-    finally:
-        await engine.dispose()
+    # Concurrent: the writer commits them in batches.
+    async with await SqlAlchemyJobStore.open(db.url, schema=db.schema) as store, anyio.create_task_group() as tg:
+        for n in range(DELIVERIES):
+            tg.start_soon(_finished_job, store, n)
+
+
+async def _finished_job(store: SqlAlchemyJobStore, n: int) -> None:
+    job = Job(
+        id=f"job-{n:05d}",
+        model="m",
+        inputs={},
+        recipient=f"telegram:{n}",
+        status=JobStatus.SUCCEEDED,
+        created_at=T0,
+        updated_at=T0,
+        deadline_at=T0 + timedelta(minutes=15),
+    )
+    await store.create_job(job)
+    delivery = Delivery(
+        id=f"{job.id}:succeeded",
+        job_id=job.id,
+        recipient=job.recipient,
+        next_attempt_at=T0 + timedelta(milliseconds=n),
+        created_at=T0,
+    )
+    await store.save(job, expected_version=job.version, deliveries=[delivery])
 
 
 async def _outcome(db: Db) -> tuple[int, int, int]:

@@ -4,11 +4,13 @@ killed PostgreSQL connection or a killed process hands over to the other; ``lead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ import pytest
 import sqlalchemy as sa
 from storage_harness import Db, run
 
+from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.sqlalchemy.leader import FileLeaderLock, LeaderLock, PostgresLeaderLock, lead, leader_lock
+from tests.conftest import drop_schema
 
 NAME = "telegram-polling.123456"
 
@@ -31,22 +35,42 @@ async def _eventually(check: Any, timeout_s: float = 10.0) -> None:
 # PostgreSQL
 
 
+@contextlib.asynccontextmanager
+async def _stores(*dbs: Db) -> AsyncIterator[list[SqlAlchemyJobStore]]:
+    """One store (its own connections, its own loop) per contender."""
+    async with contextlib.AsyncExitStack() as stack:
+        stores = [await stack.enter_async_context(await SqlAlchemyJobStore.open(d.url, schema=d.schema)) for d in dbs]
+        yield stores
+
+
+async def _terminate(db: Db, pid: int | None) -> bool:
+    engine = db.engine()
+    try:
+        async with engine.connect() as admin:
+            return bool(await admin.scalar(sa.select(sa.func.pg_terminate_backend(pid))))
+    finally:
+        await engine.dispose()
+
+
+def _pg(lock: LeaderLock) -> PostgresLeaderLock:
+    assert isinstance(lock, PostgresLeaderLock)
+    return lock
+
+
 @pytest.mark.postgres
 def test_of_two_postgres_contenders_exactly_one_leads_until_it_releases(postgres_db: Db) -> None:
     async def scenario() -> list[bool]:
-        a_engine, b_engine = postgres_db.engine(), postgres_db.engine()
-        a, b = PostgresLeaderLock(a_engine, NAME), PostgresLeaderLock(b_engine, NAME)
-        try:
-            seen = [await a.try_acquire(), await b.try_acquire(), await b.try_acquire(), await a.held()]
-            await a.release()
-            seen += [await a.held(), await b.try_acquire(), await a.try_acquire()]
-            await b.release()
-            return seen
-        finally:
-            await a.release()
-            await b.release()
-            await a_engine.dispose()
-            await b_engine.dispose()
+        async with _stores(postgres_db, postgres_db) as (one, two):
+            a, b = leader_lock(one, NAME), leader_lock(two, NAME)
+            try:
+                seen = [await a.try_acquire(), await b.try_acquire(), await b.try_acquire(), await a.held()]
+                await a.release()
+                seen += [await a.held(), await b.try_acquire(), await a.try_acquire()]
+                await b.release()
+                return seen
+            finally:
+                await a.release()
+                await b.release()
 
     assert run(scenario()) == [True, False, False, True, False, True, False]
 
@@ -54,21 +78,17 @@ def test_of_two_postgres_contenders_exactly_one_leads_until_it_releases(postgres
 @pytest.mark.postgres
 def test_killing_the_postgres_leaders_connection_hands_the_lock_over(postgres_db: Db) -> None:
     async def scenario() -> tuple[bool, bool]:
-        engines = [postgres_db.engine() for _ in range(3)]
-        a, b = PostgresLeaderLock(engines[0], NAME), PostgresLeaderLock(engines[1], NAME)
-        try:
-            assert await a.try_acquire()
-            assert not await b.try_acquire()
-            pid = a.backend_pid
-            async with engines[2].connect() as admin:
-                assert await admin.scalar(sa.select(sa.func.pg_terminate_backend(pid)))
-            await _eventually(b.try_acquire)
-            return await a.held(), await a.try_acquire()
-        finally:
-            await a.release()
-            await b.release()
-            for engine in engines:
-                await engine.dispose()
+        async with _stores(postgres_db, postgres_db) as (one, two):
+            a, b = _pg(leader_lock(one, NAME)), leader_lock(two, NAME)
+            try:
+                assert await a.try_acquire()
+                assert not await b.try_acquire()
+                assert await _terminate(postgres_db, a.backend_pid)
+                await _eventually(b.try_acquire)
+                return await a.held(), await a.try_acquire()
+            finally:
+                await a.release()
+                await b.release()
 
     assert run(scenario()) == (False, False)
 
@@ -77,19 +97,20 @@ def test_killing_the_postgres_leaders_connection_hands_the_lock_over(postgres_db
 def test_postgres_leader_locks_with_other_names_or_schemas_do_not_conflict(postgres_db: Db) -> None:
     async def scenario() -> list[bool]:
         other_schema = Db(postgres_db.kind, postgres_db.url, f"{postgres_db.schema}_b")
-        engines = [postgres_db.engine(), postgres_db.engine(), other_schema.engine()]
-        locks = [
-            PostgresLeaderLock(engines[0], NAME),
-            PostgresLeaderLock(engines[1], "telegram-polling.654321"),
-            PostgresLeaderLock(engines[2], NAME),
-        ]
         try:
-            return [await lock.try_acquire() for lock in locks]
+            async with _stores(postgres_db, postgres_db, other_schema) as (one, two, three):
+                locks = [
+                    leader_lock(one, NAME),
+                    leader_lock(two, "telegram-polling.654321"),
+                    leader_lock(three, NAME),
+                ]
+                try:
+                    return [await lock.try_acquire() for lock in locks]
+                finally:
+                    for lock in locks:
+                        await lock.release()
         finally:
-            for lock in locks:
-                await lock.release()
-            for engine in engines:
-                await engine.dispose()
+            await drop_schema(other_schema.url, str(other_schema.schema))
 
     assert run(scenario()) == [True, True, True]
 
@@ -101,46 +122,42 @@ def test_lead_runs_one_leader_and_the_other_takes_over_when_its_connection_is_ki
     caplog.set_level(logging.DEBUG, logger="kiegen.leader")
 
     async def scenario() -> list[str]:
-        engines = [postgres_db.engine() for _ in range(3)]
-        locks = [PostgresLeaderLock(engines[0], NAME), PostgresLeaderLock(engines[1], NAME)]
-        events: list[str] = []
-        leading: list[int] = []
+        async with _stores(postgres_db, postgres_db) as (one, two):
+            locks = [_pg(leader_lock(one, NAME)), _pg(leader_lock(two, NAME))]
+            events: list[str] = []
+            leading: list[int] = []
 
-        def runner(n: int) -> Any:
-            async def body() -> None:
-                leading.append(n)
-                events.append(f"{n} leads")
-                try:
-                    await asyncio.Event().wait()
-                finally:
-                    leading.remove(n)
-                    events.append(f"{n} stops")
+            def runner(n: int) -> Any:
+                async def body() -> None:
+                    leading.append(n)
+                    events.append(f"{n} leads")
+                    try:
+                        await asyncio.Event().wait()
+                    finally:
+                        leading.remove(n)
+                        events.append(f"{n} stops")
 
-            return lead(locks[n], body, retry_s=0.05, check_s=0.05)
+                return lead(locks[n], body, retry_s=0.05, check_s=0.05)
 
-        try:
-            tasks = [asyncio.create_task(runner(0))]
-            await _eventually(lambda: _true(leading == [0]))
-            tasks.append(asyncio.create_task(runner(1)))
-            await asyncio.sleep(0.5)
-            assert leading == [0]  # the second waits
-            pid = locks[0].backend_pid
-            async with engines[2].connect() as admin:
-                await admin.scalar(sa.select(sa.func.pg_terminate_backend(pid)))
-            await _eventually(lambda: _true(leading == [1]))
-            # The old leader stopped and waits again (its own "waiting" line): it does not lead beside the new one.
-            await _eventually(lambda: _true(len(_waiting(caplog)) == 2))
-            await asyncio.sleep(0.2)
-            assert leading == [1]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            return events
-        finally:
-            for lock in locks:
-                await lock.release()
-            for engine in engines:
-                await engine.dispose()
+            try:
+                tasks = [asyncio.create_task(runner(0))]
+                await _eventually(lambda: _true(leading == [0]))
+                tasks.append(asyncio.create_task(runner(1)))
+                await asyncio.sleep(0.5)
+                assert leading == [0]  # the second waits
+                await _terminate(postgres_db, locks[0].backend_pid)
+                await _eventually(lambda: _true(leading == [1]))
+                # The old leader stopped and waits again (its own "waiting" line): it does not lead beside the new.
+                await _eventually(lambda: _true(len(_waiting(caplog)) == 2))
+                await asyncio.sleep(0.2)
+                assert leading == [1]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                return events
+            finally:
+                for lock in locks:
+                    await lock.release()
 
     events = run(scenario())
     # The old leader notices the loss within check_s, so "1 leads" may come just before "0 stops".
@@ -244,22 +261,12 @@ def test_two_file_locks_in_one_process_exclude_each_other(tmp_path: Path) -> Non
 
 
 def test_leader_lock_picks_the_lock_for_the_database(tmp_path: Path) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
+    async def scenario() -> LeaderLock:
+        async with await SqlAlchemyJobStore.open(f"sqlite:///{tmp_path / 'kiegen.db'}") as store:
+            with pytest.raises(ValueError, match="A-Z"):
+                leader_lock(store, "bad name/..")
+            return leader_lock(store, NAME)
 
-    from kiegen.adapters.sqlalchemy.engine import create_engine
-
-    async def scenario() -> tuple[LeaderLock | None, LeaderLock | None]:
-        file_engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'kiegen.db'}")
-        memory_engine = create_async_engine("sqlite+aiosqlite://")
-        try:
-            return leader_lock(file_engine, NAME), leader_lock(memory_engine, NAME)
-        finally:
-            await file_engine.dispose()
-            await memory_engine.dispose()
-
-    on_file, in_memory = run(scenario())
+    on_file = run(scenario())
     assert isinstance(on_file, FileLeaderLock)
     assert on_file.path == tmp_path / f"kiegen.db.{NAME}.lock"
-    assert in_memory is None
-    with pytest.raises(ValueError, match="A-Z"):
-        leader_lock(create_async_engine("sqlite+aiosqlite://"), "bad name/..")

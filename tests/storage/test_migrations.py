@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -13,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from storage_harness import Db, run, run_together
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore, migrate
+from kiegen.adapters.sqlalchemy import schema as t
 from kiegen.adapters.sqlalchemy.migrate import MIGRATIONS, current_revision, head_revision
 from kiegen.adapters.sqlalchemy.schema import metadata
 from kiegen.core.billing import topup
@@ -83,12 +85,39 @@ def test_migrating_a_database_at_head_changes_nothing(db: Db) -> None:
     assert run(_scalar(db, "SELECT count(*) FROM alembic_version")) == 1
 
 
+def _sqlalchemy_row(job: Job) -> dict[str, Any]:
+    """A job as kiegen 0.1 wrote it: through SQLAlchemy Core and the schema's column types."""
+    row = {f.name: getattr(job, f.name) for f in attrs.fields(Job)}
+    return {
+        **row,
+        "status": job.status.value,
+        "inputs": dict(job.inputs),
+        "result_urls": list(job.result_urls),
+        "metadata": dict(job.metadata),
+    }
+
+
 def test_rows_written_before_an_upgrade_are_there_after_it(db: Db) -> None:
     async def scenario() -> tuple[Job | None, int, int]:
         await migrate(db.url, schema=db.schema, revision="0001")
-        async with await SqlAlchemyJobStore.open(db.url, schema=db.schema, migrate=False) as old:
-            await old.add_entry(topup("u1", 7, key="pay:1", at=T0))
-            await old.create_job(_job("old-1"))
+        engine = db.engine()
+        try:
+            async with engine.begin() as conn:
+                entry = topup("u1", 7, key="pay:1", at=T0)
+                await conn.execute(
+                    sa.insert(t.ledger).values(
+                        key=entry.key,
+                        user_id=entry.user_id,
+                        kind=entry.kind.value,
+                        amount=entry.amount,
+                        created_at=entry.created_at,
+                        job_id=None,
+                        note=entry.note,
+                    )
+                )
+                await conn.execute(sa.insert(t.jobs).values(_sqlalchemy_row(_job("old-1"))))
+        finally:
+            await engine.dispose()
         await migrate(db.url, schema=db.schema)
         async with await SqlAlchemyJobStore.open(db.url, schema=db.schema) as new:
             return await new.get("old-1"), await new.balance("u1"), len(await new.ledger("u1"))
@@ -113,8 +142,12 @@ def test_a_database_migrated_by_a_newer_kiegen_is_refused_untouched(db: Db) -> N
         await migrate(db.url, schema=db.schema)
         async with await SqlAlchemyJobStore.open(db.url, schema=db.schema) as store:
             await store.create_job(_job("future-1"))
-            async with store.engine.begin() as conn:
+        engine = db.engine()
+        try:
+            async with engine.begin() as conn:
                 await conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        finally:
+            await engine.dispose()
 
     run(scenario())
     with pytest.raises(StoreError, match="newer kiegen"):

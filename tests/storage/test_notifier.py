@@ -53,7 +53,7 @@ def test_a_waiter_is_woken_by_a_change_made_in_another_process(postgres_db: Db) 
     async def scenario() -> tuple[bool, float]:
         async with (
             await SqlAlchemyJobStore.open(db.url, schema=db.schema) as store,
-            PostgresNotifier(db.url) as notifier,
+            PostgresNotifier(store) as notifier,
         ):
             job = (await store.create_job(_job("wake-1"))).job
             async with notifier.subscribe(job.id) as subscription:
@@ -75,14 +75,18 @@ def test_a_waiter_still_finishes_when_the_listener_connection_is_killed(postgres
     async def scenario() -> tuple[int, int | None, int, bool]:
         async with (
             await SqlAlchemyJobStore.open(db.url, schema=db.schema) as store,
-            PostgresNotifier(db.url, health_check_s=1) as notifier,
+            PostgresNotifier(store, health_check_s=1) as notifier,
         ):
             killed = notifier.listener_pid
             assert killed is not None
             job = (await store.create_job(_job("killed-1"))).job
             async with notifier.subscribe(job.id) as subscription:
-                async with store.engine.connect() as conn:
-                    assert await conn.scalar(sa.select(sa.func.pg_terminate_backend(killed)))
+                engine = db.engine()
+                try:
+                    async with engine.connect() as conn:
+                        assert await conn.scalar(sa.select(sa.func.pg_terminate_backend(killed)))
+                finally:
+                    await engine.dispose()
                 other = asyncio.create_task(asyncio.to_thread(run_together, db, [["complete", "--job", job.id]]))
                 await _wait_terminal(store, subscription, job.id, reread_s=1)
                 await other

@@ -79,10 +79,16 @@ def test_redacted_urls_hide_the_password() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["sqlite:///kiegen.db", f"postgresql://kiegen:{PASSWORD}@db/kiegen", "mysql+aiomysql://db/kiegen"]
+    "url", [f"mysql+aiomysql://kiegen:{PASSWORD}@db/kiegen", "sqlite:///:memory:", "sqlite://", "not a url"]
 )
-def test_a_url_without_a_supported_async_driver_is_a_configuration_error(url: str) -> None:
+def test_a_database_the_store_cannot_use_is_a_configuration_error(url: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        create_engine(url)
+        SqlAlchemyJobStore.from_url(url)
     assert "KIEGEN_DATABASE_URL" in str(caught.value)
     assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///kiegen.db", f"postgresql://kiegen:{PASSWORD}@db/kiegen"])
+def test_plain_urls_get_the_drivers_kiegen_ships(url: str) -> None:
+    assert SqlAlchemyJobStore.from_url(url).dialect == url.split(":", 1)[0]
+    assert create_engine(url).dialect.driver in ("aiosqlite", "asyncpg")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import attrs
 
@@ -87,13 +87,9 @@ def retry_delay_s(attempt: int, *, base_s: float = 2.0, cap_s: float = 300.0) ->
     return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))
 
 
-def lease_expiry(now: datetime, lease_s: float) -> datetime:
-    return now + timedelta(seconds=lease_s)
-
-
 class InboxOutcome(enum.StrEnum):
-    PENDING = "pending"
-    """Stored, not yet applied (a crash here is recovered on start-up)."""
+    """What became of a stored callback; written with it, in the transaction of the change it caused."""
+
     APPLIED = "applied"
     IGNORED = "ignored"
     """Applied but changed nothing (duplicate, backward, terminal)."""
@@ -110,7 +106,7 @@ class InboxEntry:
     task_id: str | None
     body: bytes
     received_at: datetime
-    outcome: InboxOutcome = InboxOutcome.PENDING
+    outcome: InboxOutcome = InboxOutcome.APPLIED
     note: str = ""
 
 

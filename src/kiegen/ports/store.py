@@ -13,22 +13,25 @@ Jobs
   HOLD entry in the same transaction, and raises ``InsufficientCredits`` (writing nothing) if the balance is
   short, also under concurrency. A free job of a user with ``free_quota`` set counts one use for the UTC day of
   ``job.created_at`` and raises ``QuotaExceeded`` (writing nothing) when ``free_quota`` uses are already counted.
-- ``get(job_id)`` / ``get_by_task(task_id)`` return None for unknown ids.
+- ``get(job_id)`` / ``get_by_task(task_id)`` return None for unknown ids; ``get_with_inbox(job_id, key)`` returns
+  the job (or None) and whether an inbox entry with ``key`` is stored (a duplicate callback is recognised by
+  one read, without a write).
 - ``save(job, expected_version=v, ledger=..., deliveries=..., inbox=...)`` stores ``job`` with
   ``version = v + 1`` only if the stored version is ``v`` (else ``ConcurrencyConflict``; ``JobNotFound`` if
   absent), together with the ledger entries, the deliveries and the inbox entry, in one transaction. Entries
   and deliveries whose key/id already exists are skipped silently (idempotent). An ``inbox`` entry whose key
   already exists raises ``DuplicateEvent`` and nothing is written: an inbound event is deduplicated in the
-  same transaction as the change it causes. Returns the stored job.
+  same transaction as the change it causes. ``events`` are appended to the job's story in the same
+  transaction. Returns the stored job.
 - ``list_jobs(user_id=None, limit=50)`` lists newest first.
 - ``claim_due_checks(now, lease_until=..., limit=...)`` returns non-terminal jobs with ``next_check_at <= now``
   (oldest due first), having set their ``next_check_at`` to ``lease_until`` (and bumped ``version``) so that no
   other worker claims them meanwhile.
 
 Inbox
-- ``record_callback(entry)`` returns True when stored, False when an entry with the same key exists.
-- ``mark_callback(key, outcome, note)`` records what became of it (an unknown key is ignored);
-  ``pending_callbacks(limit)`` lists the ones still PENDING (stored, then the process died before applying them).
+- ``record_callback(entry, events=...)`` returns True when stored (with ``events``), False when an entry with the
+  same key exists (nothing written). ``callbacks_for(job_id)`` lists a job's stored callbacks (raw bodies
+  and verdicts), oldest first.
 
 Outbox
 - ``claim_deliveries(now, lease_s=..., limit=..., schemes=...)`` claims PENDING deliveries whose
@@ -41,6 +44,12 @@ Outbox
   it is no longer PENDING (a newer claim owns it). The attempt number is the fence: a worker whose lease ran
   out may still mark the delivery as long as nobody claimed it again (that saves a duplicate send).
 - ``deliveries_for(job_id)`` lists a job's deliveries.
+- ``complete_delivery`` and ``fail_delivery`` append a ``delivery`` event (attempt, outcome, error, next try) to
+  the job's story in the same transaction.
+
+Story
+- ``create_job`` appends a ``created`` event (and ``events``); ``add_events(events)`` appends events alone;
+  ``events_for(job_id)`` lists a job's events in the order they were stored.
 
 Ledger
 - ``add_entry(entry)`` appends (True) or finds the key already present (False).
@@ -57,7 +66,8 @@ from typing import Protocol
 import attrs
 
 from kiegen.core.billing import LedgerEntry
-from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
+from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry
+from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Job
 
 __all__ = ["Created", "JobStore"]
@@ -70,11 +80,15 @@ class Created:
 
 
 class JobStore(Protocol):
-    async def create_job(self, job: Job, *, free_quota: int | None = None) -> Created: ...
+    async def create_job(
+        self, job: Job, *, free_quota: int | None = None, events: Sequence[JobEvent] = ()
+    ) -> Created: ...
 
     async def get(self, job_id: str) -> Job | None: ...
 
     async def get_by_task(self, task_id: str) -> Job | None: ...
+
+    async def get_with_inbox(self, job_id: str, inbox_key: str) -> tuple[Job | None, bool]: ...
 
     async def save(
         self,
@@ -84,17 +98,16 @@ class JobStore(Protocol):
         ledger: Sequence[LedgerEntry] = (),
         deliveries: Sequence[Delivery] = (),
         inbox: InboxEntry | None = None,
+        events: Sequence[JobEvent] = (),
     ) -> Job: ...
 
     async def list_jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]: ...
 
     async def claim_due_checks(self, now: datetime, *, lease_until: datetime, limit: int) -> list[Job]: ...
 
-    async def record_callback(self, entry: InboxEntry) -> bool: ...
+    async def record_callback(self, entry: InboxEntry, *, events: Sequence[JobEvent] = ()) -> bool: ...
 
-    async def mark_callback(self, key: str, outcome: InboxOutcome, note: str = "") -> None: ...
-
-    async def pending_callbacks(self, limit: int) -> list[InboxEntry]: ...
+    async def callbacks_for(self, job_id: str) -> list[InboxEntry]: ...
 
     async def claim_deliveries(
         self, now: datetime, *, lease_s: float, limit: int, schemes: frozenset[str] | None = None
@@ -121,3 +134,7 @@ class JobStore(Protocol):
     async def ledger(self, user_id: str) -> list[LedgerEntry]: ...
 
     async def free_uses(self, user_id: str, day: date) -> int: ...
+
+    async def add_events(self, events: Sequence[JobEvent]) -> None: ...
+
+    async def events_for(self, job_id: str) -> list[JobEvent]: ...

@@ -6,7 +6,7 @@ from kiegen.services.deliver import DeliveryStats, deliver_due
 from kiegen.services.refresh import expire, refresh
 from kiegen.services.submit import submit
 from kiegen.services.wait import wait
-from kiegen.services.workers import Drain, poll_due, recover, run_workers
+from kiegen.services.workers import Drain, poll_due, run_workers
 
 __all__ = [
     "CALLBACK_PATH",
@@ -21,7 +21,6 @@ __all__ = [
     "expire",
     "handle_callback",
     "poll_due",
-    "recover",
     "refresh",
     "run_workers",
     "submit",

@@ -1,4 +1,4 @@
-"""Background work of one process: start-up recovery, the poller and the deliverer.
+"""Background work of one process: the poller and the deliverer.
 
 Everything runs from the database: a job's next remote check and its deliveries are rows, claimed under
 leases, so several processes may run workers on one database and a crash loses nothing (the lease expires and
@@ -17,32 +17,14 @@ import anyio
 import anyio.abc
 
 from kiegen.core.jobs import JobStatus
-from kiegen.services.callbacks import apply_inbox_entry
 from kiegen.services.context import Context, sleep_or_wake
 from kiegen.services.deliver import DeliveryStats, deliver_due
 from kiegen.services.refresh import expire, refresh
 from kiegen.services.submit import resubmit
 
-__all__ = ["Drain", "poll_due", "recover", "run_deliverer", "run_poller", "run_workers"]
+__all__ = ["Drain", "poll_due", "run_deliverer", "run_poller", "run_workers"]
 
 log = logging.getLogger("kiegen.workers")
-
-
-async def recover(ctx: Context, *, limit: int = 1000) -> int:
-    """Apply callbacks that were stored but not applied when a process died. Deliveries and checks need no
-    special step: their leases expire and the workers claim them."""
-    recovered = 0
-    while True:
-        entries = await ctx.store.pending_callbacks(limit)
-        for entry in entries:
-            await apply_inbox_entry(ctx, entry)
-        recovered += len(entries)
-        if len(entries) < limit:
-            break
-    if recovered:
-        log.info("recovered %d stored callbacks", recovered)
-    ctx.poke_outbox()
-    return recovered
 
 
 async def poll_due(ctx: Context, *, limit: int = 32) -> int:
@@ -137,8 +119,9 @@ async def run_workers(
     drain: Drain | None = None,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Recover, then run the poller and the deliverer until cancelled (see ``Drain`` for a graceful stop)."""
-    await recover(ctx)
+    """Run the poller and the deliverer until cancelled (see ``Drain`` for a graceful stop). Nothing needs
+    recovering first: deliveries and checks left by a dead process are rows whose leases expire."""
+    ctx.poke_outbox()
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: run_poller(ctx, drain=drain))
         tg.start_soon(lambda: run_deliverer(ctx, stats, drain=drain))

@@ -13,7 +13,7 @@ import anyio.lowlevel
 import attrs
 
 from kiegen.core.billing import LedgerEntry, balance_of, hold_for, utc_day
-from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome, recipient_scheme
+from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, recipient_scheme
 from kiegen.core.errors import (
     ConcurrencyConflict,
     DuplicateEvent,
@@ -22,6 +22,7 @@ from kiegen.core.errors import (
     LeaseLost,
     QuotaExceeded,
 )
+from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Job
 from kiegen.ports.store import Created
 
@@ -37,13 +38,14 @@ class InMemoryJobStore:
         self._deliveries: dict[str, Delivery] = {}
         self._ledger: dict[str, LedgerEntry] = {}
         self._free_uses: dict[tuple[str, date], int] = {}
+        self._events: list[JobEvent] = []
 
     async def aclose(self) -> None:
         await anyio.lowlevel.checkpoint()
 
     # jobs
 
-    async def create_job(self, job: Job, *, free_quota: int | None = None) -> Created:
+    async def create_job(self, job: Job, *, free_quota: int | None = None, events: Sequence[JobEvent] = ()) -> Created:
         await anyio.lowlevel.checkpoint()
         if job.user_id is not None and job.idempotency_key is not None:
             existing = self._by_idempotency.get((job.user_id, job.idempotency_key))
@@ -70,7 +72,12 @@ class InMemoryJobStore:
         self._put(job)
         if job.user_id is not None and job.idempotency_key is not None:
             self._by_idempotency[(job.user_id, job.idempotency_key)] = job.id
+        self._append(JobEvent.created(job), *events)
         return Created(job, created=True)
+
+    def _append(self, *events: JobEvent) -> None:
+        for event in events:
+            self._events.append(attrs.evolve(event, seq=len(self._events) + 1))
 
     def _balance_now(self, user_id: str) -> int:
         return balance_of(e for e in self._ledger.values() if e.user_id == user_id)
@@ -98,6 +105,11 @@ class InMemoryJobStore:
         job_id = self._by_task.get(task_id)
         return None if job_id is None else self._jobs[job_id]
 
+    async def get_with_inbox(self, job_id: str, inbox_key: str) -> tuple[Job | None, bool]:
+        await anyio.lowlevel.checkpoint()
+        job = self._jobs.get(job_id)
+        return job, job is not None and inbox_key in self._inbox
+
     async def save(
         self,
         job: Job,
@@ -106,6 +118,7 @@ class InMemoryJobStore:
         ledger: Sequence[LedgerEntry] = (),
         deliveries: Sequence[Delivery] = (),
         inbox: InboxEntry | None = None,
+        events: Sequence[JobEvent] = (),
     ) -> Job:
         await anyio.lowlevel.checkpoint()
         current = self._jobs.get(job.id)
@@ -123,6 +136,7 @@ class InMemoryJobStore:
             self._deliveries.setdefault(delivery.id, delivery)
         if inbox is not None:
             self._inbox[inbox.key] = inbox
+        self._append(*events)
         return stored
 
     async def list_jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]:
@@ -146,24 +160,19 @@ class InMemoryJobStore:
 
     # inbox
 
-    async def record_callback(self, entry: InboxEntry) -> bool:
+    async def record_callback(self, entry: InboxEntry, *, events: Sequence[JobEvent] = ()) -> bool:
         await anyio.lowlevel.checkpoint()
         if entry.key in self._inbox:
             return False
         self._inbox[entry.key] = entry
+        self._append(*events)
         return True
 
-    async def mark_callback(self, key: str, outcome: InboxOutcome, note: str = "") -> None:
+    async def callbacks_for(self, job_id: str) -> list[InboxEntry]:
         await anyio.lowlevel.checkpoint()
-        entry = self._inbox.get(key)
-        if entry is not None:
-            self._inbox[key] = attrs.evolve(entry, outcome=outcome, note=note)
-
-    async def pending_callbacks(self, limit: int) -> list[InboxEntry]:
-        await anyio.lowlevel.checkpoint()
-        pending = [e for e in self._inbox.values() if e.outcome is InboxOutcome.PENDING]
-        pending.sort(key=lambda e: (e.received_at, e.key))
-        return pending[:limit]
+        found = [e for e in self._inbox.values() if e.job_id == job_id]
+        found.sort(key=lambda e: (e.received_at, e.key))
+        return found
 
     # outbox
 
@@ -201,6 +210,7 @@ class InMemoryJobStore:
             current, status=DeliveryStatus.SENT, receipt=receipt, sent_at=now, lease_until=None, last_error=None
         )
         self._deliveries[current.id] = stored
+        self._append(JobEvent.delivery_attempt(claim, now=now, outcome="sent"))
         return stored
 
     async def fail_delivery(
@@ -216,9 +226,12 @@ class InMemoryJobStore:
         current = self._owned(claim)
         if retry_at is not None:
             stored = attrs.evolve(current, last_error=error, next_attempt_at=retry_at, lease_until=None)
+            event = JobEvent.delivery_attempt(claim, now=now, outcome="deferred", error=error, retry_at=retry_at)
         else:
             stored = attrs.evolve(current, last_error=error, status=status, lease_until=None)
+            event = JobEvent.delivery_attempt(claim, now=now, outcome=status.value, error=error)
         self._deliveries[current.id] = stored
+        self._append(event)
         return stored
 
     async def deliveries_for(self, job_id: str) -> list[Delivery]:
@@ -249,3 +262,20 @@ class InMemoryJobStore:
     async def free_uses(self, user_id: str, day: date) -> int:
         await anyio.lowlevel.checkpoint()
         return self._free_uses.get((user_id, day), 0)
+
+    # the job's story
+
+    async def add_events(self, events: Sequence[JobEvent]) -> None:
+        await anyio.lowlevel.checkpoint()
+        self._append(*events)
+
+    async def events_for(self, job_id: str) -> list[JobEvent]:
+        await anyio.lowlevel.checkpoint()
+        return [event for event in self._events if event.job_id == job_id]
+
+    async def job_counts(self) -> dict[str, int]:
+        await anyio.lowlevel.checkpoint()
+        counts: dict[str, int] = {}
+        for job in self._jobs.values():
+            counts[job.status.value] = counts.get(job.status.value, 0) + 1
+        return counts

@@ -1,10 +1,10 @@
-"""SQLAlchemy adapters (asyncio only): ``SqlAlchemyJobStore`` on SQLite (aiosqlite) and PostgreSQL (asyncpg),
-the Alembic migrations shipped with it, ``SqlAlchemyBotStore`` (the Telegram bot's users, drafts and payments,
-on the job store's engine), the single-leader lock in ``leader``, and (in ``notify``, needs
-``kiegen[postgres]``) ``PostgresNotifier``.
+"""SQL adapters on SQLite and PostgreSQL: ``SqlAlchemyJobStore`` (the job store: one writer per process with
+group commit, prepared statements straight to ``sqlite3`` or asyncpg, asyncio and trio alike),
+``SqlAlchemyBotStore`` (the Telegram bot's users, drafts and payments, on the job store's database), the
+Alembic migrations shipped with them (SQLAlchemy describes the schema), the single-leader lock in ``leader``,
+and (in ``notify``, needs ``kiegen[postgres]``) ``PostgresNotifier``.
 
-    store = await SqlAlchemyJobStore.open("sqlite+aiosqlite:///kiegen.db")   # migrates unless migrate=False
-    async with store:
+    async with await SqlAlchemyJobStore.open("sqlite:///kiegen.db") as store:   # migrates unless migrate=False
         bots = SqlAlchemyBotStore(store)
 """
 

@@ -1,186 +1,190 @@
 """SqlAlchemyBotStore: the BotStore contract (``kiegen.ports.bot``) on SQLite and PostgreSQL, beside the jobs.
 
-It shares the job store's engine (and so its connection pool, its migrations and, on SQLite, its queue of
-writers: ``engine.writer_lock``). Every method is one statement: creating a user, changing a language, saving a
-draft and recording a payment are upserts or ``INSERT ... ON CONFLICT DO NOTHING`` that say with ``RETURNING``
-whether they wrote, so two instances (or two updates of one user handled at once) never race into an
-integrity error. The tables (``users``, ``drafts``, ``payments``) come with the job store's migrations: open
-the job store first (``SqlAlchemyJobStore.open`` or an entered ``kiegen`` client), then this.
+It writes through the job store's database (its one writer per process, and so its group commit) and reads
+from its readers. Every write is one upsert or ``INSERT ... ON CONFLICT DO NOTHING`` that says with
+``RETURNING`` whether it wrote, so two instances (or two updates of one user handled at once) never race into
+an integrity error. The tables (``users``, ``drafts``, ``payments``) come with the job store's migrations:
+open the job store first (``SqlAlchemyJobStore.open`` or an entered ``kiegen`` client), then this.
 
-    bots = SqlAlchemyBotStore(job_store)      # or SqlAlchemyBotStore(engine)
+    bots = SqlAlchemyBotStore(job_store)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import RowMapping
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from kiegen.adapters.sqlalchemy import schema as t
-from kiegen.adapters.sqlalchemy.engine import SINGLE, WRITE, translated_errors, writer_lock
+from kiegen.adapters.sqlalchemy.sql import Conn, sql
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 from kiegen.ports.bot import BotUser, Draft, Payment
 
 __all__ = ["SqlAlchemyBotStore"]
 
+_DRAFT_COLUMNS = (
+    "user_id",
+    "id",
+    "model",
+    "options",
+    "prompt",
+    "image_url",
+    "chat_id",
+    "card_message_id",
+    "job_id",
+    "updated_at",
+)
+_PAYMENT_COLUMNS = (
+    "telegram_payment_charge_id",
+    "provider_payment_charge_id",
+    "user_id",
+    "currency",
+    "total_amount",
+    "credits",
+    "payload",
+    "ledger_key",
+    "created_at",
+)
+
+_USER_CREATE = sql(
+    "INSERT INTO users (user_id, locale, created_at) VALUES (:user_id, :locale, :created_at) "
+    "ON CONFLICT (user_id) DO NOTHING RETURNING *"
+)
+_USER = sql("SELECT * FROM users WHERE user_id = :user_id")
+_USER_LOCALE = sql(
+    "INSERT INTO users (user_id, locale, created_at) VALUES (:user_id, :locale, :created_at) "
+    "ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale RETURNING *"
+)
+_DRAFT_SAVE = sql(
+    f"INSERT INTO drafts ({', '.join(_DRAFT_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in _DRAFT_COLUMNS)}) "
+    "ON CONFLICT (user_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _DRAFT_COLUMNS if c != "user_id")
+)
+_DRAFT = sql("SELECT * FROM drafts WHERE user_id = :user_id")
+_DRAFT_DROP = sql("DELETE FROM drafts WHERE user_id = :user_id")
+_PAYMENT_RECORD = sql(
+    f"INSERT INTO payments ({', '.join(_PAYMENT_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in _PAYMENT_COLUMNS)}) "
+    "ON CONFLICT (telegram_payment_charge_id) DO NOTHING RETURNING telegram_payment_charge_id"
+)
+_PAYMENTS = sql("SELECT * FROM payments WHERE user_id = :user_id ORDER BY created_at, telegram_payment_charge_id")
+
 
 class SqlAlchemyBotStore:
-    """Built on an ``AsyncEngine`` or on a ``SqlAlchemyJobStore`` (its engine). It does not own the engine:
-    whoever opened the job store closes it."""
+    """Built on an open ``SqlAlchemyJobStore`` (its database). It does not own it: whoever opened the job
+    store closes it."""
 
-    def __init__(self, engine: AsyncEngine | SqlAlchemyJobStore) -> None:
-        self._engine = engine.engine if isinstance(engine, SqlAlchemyJobStore) else engine
-        self._postgres = self._engine.dialect.name == "postgresql"
-        self._write_lock = writer_lock(self._engine)
+    def __init__(self, store: SqlAlchemyJobStore) -> None:
+        self._store = store
+        self._db = store.database
 
     @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
-
-    @asynccontextmanager
-    async def _statement(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        """One statement in its own transaction. On SQLite it runs without BEGIN (``engine.SINGLE``): SQLite
-        makes the statement its own transaction, and a write holds the database's one write lock for a single
-        round trip, after this process's other writers (``writer_lock``)."""
-        async with self._writer_turn(write):
-            with translated_errors():
-                async with self._engine.connect() as conn:
-                    await conn.execution_options(**{WRITE: SINGLE})
-                    async with conn.begin():
-                        yield conn
-
-    @asynccontextmanager
-    async def _writer_turn(self, write: bool) -> AsyncIterator[None]:
-        if not write or self._write_lock is None:
-            yield
-        else:
-            async with self._write_lock:
-                yield
-
-    def _insert(self, table: sa.Table) -> Any:
-        """INSERT that can say ON CONFLICT in this engine's dialect."""
-        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
+    def job_store(self) -> SqlAlchemyJobStore:
+        return self._store
 
     # users
 
     async def ensure_user(self, user_id: str, *, locale: str | None, now: datetime) -> tuple[BotUser, bool]:
-        insert = (
-            self._insert(t.users)
-            .values(user_id=user_id, locale=locale, created_at=now)
-            .on_conflict_do_nothing(index_elements=["user_id"])
-            .returning(*t.users.c)
-        )
-        async with self._statement(write=True) as conn:
-            row = (await conn.execute(insert)).mappings().first()
-        if row is not None:
-            return _user(row), True
-        # Users are never deleted: the row that won the conflict is there to read.
-        existing = await self.get_user(user_id)
-        assert existing is not None, f"user {user_id!r} conflicted on insert but cannot be read"
-        return existing, False
+        async def op(c: Conn) -> tuple[BotUser, bool]:
+            row = await c.fetchrow(_USER_CREATE, {"user_id": user_id, "locale": locale, "created_at": c.ts(now)})
+            if row is not None:
+                return _user(c, row), True
+            # Users are never deleted: the row that won the conflict is there to read (in this transaction).
+            existing = await c.fetchrow(_USER, {"user_id": user_id})
+            assert existing is not None, f"user {user_id!r} conflicted on insert but cannot be read"
+            return _user(c, existing), False
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
 
     async def get_user(self, user_id: str) -> BotUser | None:
-        async with self._statement(write=False) as conn:
-            row = (await conn.execute(sa.select(t.users).where(t.users.c.user_id == user_id))).mappings().first()
-        return None if row is None else _user(row)
+        async def op(c: Conn) -> BotUser | None:
+            row = await c.fetchrow(_USER, {"user_id": user_id})
+            return None if row is None else _user(c, row)
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
     async def set_locale(self, user_id: str, locale: str, *, now: datetime) -> BotUser:
-        insert = self._insert(t.users).values(user_id=user_id, locale=locale, created_at=now)
-        upsert = insert.on_conflict_do_update(
-            index_elements=["user_id"], set_={"locale": insert.excluded.locale}
-        ).returning(*t.users.c)
-        async with self._statement(write=True) as conn:
-            row = (await conn.execute(upsert)).mappings().one()
-        return _user(row)
+        async def op(c: Conn) -> BotUser:
+            row = await c.fetchrow(_USER_LOCALE, {"user_id": user_id, "locale": locale, "created_at": c.ts(now)})
+            assert row is not None
+            return _user(c, row)
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
 
     # drafts
 
     async def save_draft(self, draft: Draft) -> None:
-        values = _draft_to_row(draft)
-        insert = self._insert(t.drafts).values(values)
-        upsert = insert.on_conflict_do_update(
-            index_elements=["user_id"],
-            set_={name: insert.excluded[name] for name in values if name != "user_id"},
-        )
-        async with self._statement(write=True) as conn:
-            await conn.execute(upsert)
+        async def op(c: Conn) -> None:
+            await c.execute(_DRAFT_SAVE, _draft_params(c, draft))
+
+        await self._db.write(op)
 
     async def get_draft(self, user_id: str) -> Draft | None:
-        async with self._statement(write=False) as conn:
-            row = (await conn.execute(sa.select(t.drafts).where(t.drafts.c.user_id == user_id))).mappings().first()
-        return None if row is None else _draft(row)
+        async def op(c: Conn) -> Draft | None:
+            row = await c.fetchrow(_DRAFT, {"user_id": user_id})
+            return None if row is None else _draft(c, row)
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
     async def drop_draft(self, user_id: str) -> None:
-        async with self._statement(write=True) as conn:
-            await conn.execute(sa.delete(t.drafts).where(t.drafts.c.user_id == user_id))
+        async def op(c: Conn) -> None:
+            await c.execute(_DRAFT_DROP, {"user_id": user_id})
+
+        await self._db.write(op)
 
     # payments
 
     async def record_payment(self, payment: Payment) -> bool:
-        insert = (
-            self._insert(t.payments)
-            .values(_payment_to_row(payment))
-            .on_conflict_do_nothing(index_elements=["telegram_payment_charge_id"])
-            .returning(t.payments.c.telegram_payment_charge_id)
-        )
-        async with self._statement(write=True) as conn:
-            return (await conn.execute(insert)).first() is not None
+        async def op(c: Conn) -> bool:
+            return await c.fetchval(_PAYMENT_RECORD, _payment_params(c, payment)) is not None
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
 
     async def payments(self, user_id: str) -> list[Payment]:
-        query = (
-            sa.select(t.payments)
-            .where(t.payments.c.user_id == user_id)
-            .order_by(t.payments.c.created_at, t.payments.c.telegram_payment_charge_id)
-        )
-        async with self._statement(write=False) as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_payment(row) for row in rows]
+        async def op(c: Conn) -> list[Payment]:
+            return [_payment(c, row) for row in await c.fetch(_PAYMENTS, {"user_id": user_id})]
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
 
 # Row <-> value conversions, written out by hand (the frozen attrs classes are never ORM-mapped).
 
 
-def _user(row: RowMapping) -> BotUser:
-    return BotUser(user_id=row["user_id"], locale=row["locale"], created_at=row["created_at"])
+def _user(c: Conn, row: Any) -> BotUser:
+    created_at = c.read_ts(row["created_at"])
+    assert created_at is not None
+    return BotUser(user_id=row["user_id"], locale=row["locale"], created_at=created_at)
 
 
-def _draft_to_row(draft: Draft) -> dict[str, Any]:
+def _draft_params(c: Conn, draft: Draft) -> dict[str, Any]:
     return {
         "user_id": draft.user_id,
         "id": draft.id,
         "model": draft.model,
-        "options": dict(draft.options),
+        "options": c.json(dict(draft.options)),
         "prompt": draft.prompt,
         "image_url": draft.image_url,
         "chat_id": draft.chat_id,
         "card_message_id": draft.card_message_id,
         "job_id": draft.job_id,
-        "updated_at": draft.updated_at,
+        "updated_at": c.ts(draft.updated_at),
     }
 
 
-def _draft(row: RowMapping) -> Draft:
+def _draft(c: Conn, row: Any) -> Draft:
+    updated_at = c.read_ts(row["updated_at"])
+    assert updated_at is not None
     return Draft(
         id=row["id"],
         user_id=row["user_id"],
         model=row["model"],
-        options=row["options"],
+        options=c.read_json(row["options"]),
         prompt=row["prompt"],
         image_url=row["image_url"],
         chat_id=row["chat_id"],
         card_message_id=row["card_message_id"],
         job_id=row["job_id"],
-        updated_at=row["updated_at"],
+        updated_at=updated_at,
     )
 
 
-def _payment_to_row(payment: Payment) -> dict[str, Any]:
+def _payment_params(c: Conn, payment: Payment) -> dict[str, Any]:
     return {
         "telegram_payment_charge_id": payment.telegram_payment_charge_id,
         "provider_payment_charge_id": payment.provider_payment_charge_id,
@@ -190,11 +194,13 @@ def _payment_to_row(payment: Payment) -> dict[str, Any]:
         "credits": payment.credits,
         "payload": payment.payload,
         "ledger_key": payment.ledger_key,
-        "created_at": payment.created_at,
+        "created_at": c.ts(payment.created_at),
     }
 
 
-def _payment(row: RowMapping) -> Payment:
+def _payment(c: Conn, row: Any) -> Payment:
+    created_at = c.read_ts(row["created_at"])
+    assert created_at is not None
     return Payment(
         telegram_payment_charge_id=row["telegram_payment_charge_id"],
         provider_payment_charge_id=row["provider_payment_charge_id"],
@@ -204,5 +210,5 @@ def _payment(row: RowMapping) -> Payment:
         credits=row["credits"],
         payload=row["payload"],
         ledger_key=row["ledger_key"],
-        created_at=row["created_at"],
+        created_at=created_at,
     )

@@ -1,42 +1,25 @@
-"""Engines for the two supported databases, configured for many writers.
+"""SQLAlchemy engines, for what SQLAlchemy still does here: the migrations (Alembic) and tests that inspect a
+database. The stores' own statements go straight to the driver (``kiegen.adapters.sqlalchemy.sql``).
 
-SQLite (``sqlite+aiosqlite:///path``): WAL (readers never block the writer), a busy timeout (a writer waits for
-the lock instead of failing with "database is locked"), and SQLAlchemy emits BEGIN itself instead of the
+SQLite (``sqlite+aiosqlite:///path``): WAL, a busy timeout, and SQLAlchemy emits BEGIN itself instead of the
 sqlite3 module's legacy implicit transactions. A connection whose execution options carry ``WRITE`` begins
-with ``BEGIN IMMEDIATE``: it takes the write lock before its first read, so a read-then-write transaction can
-never fail half-way on a lock upgrade (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not cover). A single
-writing statement runs without BEGIN: SQLite makes it its own transaction and retries its lock under the busy
-handler, and that saves two round trips to aiosqlite's thread while the database's one write lock is held.
+with ``BEGIN IMMEDIATE``: it takes the write lock before its first read (the migrations' lock).
 
-PostgreSQL (``postgresql+asyncpg://``): READ COMMITTED; the store takes row locks (``FOR UPDATE SKIP
-LOCKED``) and advisory locks where an invariant spans rows. ``schema`` pins ``search_path`` so that a test (or
-a tenant) can live in its own schema.
+PostgreSQL (``postgresql+asyncpg://``): ``schema`` pins ``search_path`` so that a test (or a tenant) can live
+in its own schema. Plain ``sqlite://`` and ``postgresql://`` URLs get the async drivers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from kiegen.core.errors import ConfigurationError, StoreError
+from kiegen.core.errors import ConfigurationError
 
-__all__ = [
-    "BUSY_TIMEOUT_MS",
-    "IMMEDIATE",
-    "SINGLE",
-    "WRITE",
-    "create_engine",
-    "redacted",
-    "translated_errors",
-    "writer_lock",
-]
+__all__ = ["BUSY_TIMEOUT_MS", "IMMEDIATE", "SINGLE", "WRITE", "create_engine", "redacted"]
 
 WRITE = "kiegen_write"
 """Execution option saying how a transaction writes, for SQLite: ``"immediate"`` (several statements: BEGIN
@@ -56,44 +39,6 @@ def redacted(url: str | URL) -> str:
         return "<unparseable database URL>"
 
 
-_WRITER_LOCKS: weakref.WeakKeyDictionary[sa.Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-def writer_lock(engine: AsyncEngine) -> asyncio.Lock | None:
-    """The queue of this process's writers to a SQLite database, shared by every adapter on ``engine`` (the job
-    store and the bot store take turns in it); None for engines with row locks (PostgreSQL).
-
-    SQLite has one write lock per database. Writers of this process queue here (FIFO, no sleeping) and only one
-    at a time competes with other processes under the busy timeout; otherwise every waiting connection sleeps in
-    SQLite's busy handler (1, 2, 5 ... 100 ms) and throughput collapses."""
-    if engine.dialect.name != "sqlite":
-        return None
-    lock = _WRITER_LOCKS.get(engine.sync_engine)
-    if lock is None:
-        lock = _WRITER_LOCKS[engine.sync_engine] = asyncio.Lock()
-    return lock
-
-
-@contextmanager
-def translated_errors() -> Iterator[None]:
-    """Database trouble (locks, lost connections, server errors) leaves an adapter as a retryable StoreError;
-    integrity errors pass through to the method that knows what they mean."""
-    try:
-        yield
-    except sa.exc.IntegrityError:
-        raise
-    except (sa.exc.DBAPIError, sa.exc.DisconnectionError, OSError) as exc:
-        error = StoreError(f"database error: {type(exc).__name__}: {_first_line(exc)}")
-        error.retryable = True
-        raise error from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc)
-    return text.splitlines()[0] if text else ""
-
-
 def create_engine(url: str | URL, *, schema: str | None = None, pool_size: int = 5) -> AsyncEngine:
     try:
         parsed = make_url(url)
@@ -101,17 +46,9 @@ def create_engine(url: str | URL, *, schema: str | None = None, pool_size: int =
         raise ConfigurationError(f"KIEGEN_DATABASE_URL is not a database URL: {exc}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        if parsed.get_driver_name() != "aiosqlite":
-            raise ConfigurationError(
-                f"KIEGEN_DATABASE_URL {redacted(parsed)!r}: use the async driver, sqlite+aiosqlite:///path"
-            )
-        return _sqlite_engine(parsed, pool_size=pool_size)
+        return _sqlite_engine(parsed.set(drivername="sqlite+aiosqlite"), pool_size=pool_size)
     if backend == "postgresql":
-        if parsed.get_driver_name() != "asyncpg":
-            raise ConfigurationError(
-                f"KIEGEN_DATABASE_URL {redacted(parsed)!r}: use the async driver, postgresql+asyncpg://..."
-            )
-        return _postgres_engine(parsed, schema=schema, pool_size=pool_size)
+        return _postgres_engine(parsed.set(drivername="postgresql+asyncpg"), schema=schema, pool_size=pool_size)
     raise ConfigurationError(
         f"KIEGEN_DATABASE_URL {redacted(parsed)!r}: kiegen supports sqlite+aiosqlite and postgresql+asyncpg"
     )

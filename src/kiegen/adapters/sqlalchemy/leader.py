@@ -24,12 +24,16 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.lowlevel
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
+from kiegen.core.errors import StoreError
+
+if TYPE_CHECKING:
+    from kiegen.adapters.sqlalchemy.postgres import PostgresDatabase
 
 __all__ = ["FileLeaderLock", "LeaderLock", "PostgresLeaderLock", "lead", "leader_lock"]
 
@@ -37,6 +41,8 @@ log = logging.getLogger("kiegen.leader")
 
 # Namespace of the leader locks: pg_try_advisory_lock(namespace, hashtext(search_path || ':' || name)).
 _LEADER_NAMESPACE = 0x6B69656C  # "kiel"
+_TRY_LOCK = "SELECT pg_try_advisory_lock($1, hashtext(current_setting('search_path') || $2)), pg_backend_pid()"
+_UNLOCK = "SELECT pg_advisory_unlock($1, hashtext(current_setting('search_path') || $2))"
 
 
 class LeaderLock(Protocol):
@@ -54,10 +60,12 @@ class LeaderLock(Protocol):
 
 
 class PostgresLeaderLock:
-    def __init__(self, engine: AsyncEngine, name: str) -> None:
-        self._engine = engine
+    """The lock on a connection of its own, on the store's loop (``PostgresDatabase.connect``)."""
+
+    def __init__(self, database: PostgresDatabase, name: str) -> None:
+        self._db = database
         self._name = name
-        self._conn: AsyncConnection | None = None
+        self._conn: Any = None
         self._pid: int | None = None
 
     @property
@@ -69,23 +77,20 @@ class PostgresLeaderLock:
         """The server process holding the lock for us, while held (what ``pg_terminate_backend`` would end)."""
         return self._pid if self._conn is not None else None
 
-    def _key(self) -> sa.ColumnElement[int]:
-        scoped = sa.func.current_setting("search_path") + sa.literal(f":{self._name}")
-        return sa.func.hashtext(scoped)
-
     async def try_acquire(self) -> bool:
         if self._conn is not None:
             return await self.held()
-        conn = await self._engine.connect()
+        return await self._db.call(self._try_acquire)
+
+    async def _try_acquire(self) -> bool:
+        conn = await self._db.connect()
         try:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            query = sa.select(sa.func.pg_try_advisory_lock(_LEADER_NAMESPACE, self._key()), sa.func.pg_backend_pid())
-            got, pid = (await conn.execute(query)).one()
+            got, pid = await conn.fetchrow(_TRY_LOCK, _LEADER_NAMESPACE, f":{self._name}")
         except BaseException:
-            await _discard(conn)
+            conn.terminate()
             raise
         if not got:
-            await conn.close()  # waiting needs no connection: give it back to the pool
+            await conn.close()  # waiting needs no connection
             return False
         self._conn, self._pid = conn, int(pid)
         return True
@@ -93,32 +98,37 @@ class PostgresLeaderLock:
     async def held(self) -> bool:
         if self._conn is None:
             return False
+        return await self._db.call(self._held)
+
+    async def _held(self) -> bool:
+        conn = self._conn
+        if conn is None:
+            return False
         try:
-            await self._conn.execute(sa.text("SELECT 1"))
-        except (sa.exc.DBAPIError, OSError) as exc:
+            await conn.fetchval("SELECT 1")
+        except self._db.connection_errors as exc:
             # The connection is gone, and with it the lock (the server released it).
-            log.debug("the connection holding the %s failed: %s", self.description, exc)
-            conn, self._conn = self._conn, None
-            await _discard(conn)
+            log.debug("the connection holding the %s failed: %s", self.description, type(exc).__name__)
+            self._conn = None
+            conn.terminate()
             return False
         return True
 
     async def release(self) -> None:
+        if self._conn is None:
+            return
+        with contextlib.suppress(StoreError):
+            await self._db.call(self._release)
+
+    async def _release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
         try:
-            await conn.scalar(sa.select(sa.func.pg_advisory_unlock(_LEADER_NAMESPACE, self._key())))
+            await conn.fetchval(_UNLOCK, _LEADER_NAMESPACE, f":{self._name}")
             await conn.close()
-        except (sa.exc.DBAPIError, OSError):
-            await _discard(conn)  # a dead connection released the lock already
-
-
-async def _discard(conn: AsyncConnection) -> None:
-    with contextlib.suppress(Exception):
-        await conn.invalidate()
-    with contextlib.suppress(Exception):
-        await conn.close()
+        except self._db.connection_errors:
+            conn.terminate()  # a dead connection released the lock already
 
 
 class FileLeaderLock:
@@ -166,17 +176,15 @@ class FileLeaderLock:
             os.close(fd)
 
 
-def leader_lock(engine: AsyncEngine, name: str) -> LeaderLock | None:
-    """The leader lock named ``name`` for the processes sharing ``engine``'s database; None for an in-memory
-    SQLite database, which no other process can share. ``name`` may hold only A-Z a-z 0-9 . _ -."""
+def leader_lock(store: SqlAlchemyJobStore, name: str) -> LeaderLock:
+    """The leader lock named ``name`` for the processes sharing ``store``'s database. ``name`` may hold only
+    A-Z a-z 0-9 . _ -."""
     if not name or not all(c.isascii() and (c.isalnum() or c in "._-") for c in name):
         raise ValueError(f"leader lock name {name!r}: use A-Z a-z 0-9 . _ - only")
-    if engine.dialect.name == "postgresql":
-        return PostgresLeaderLock(engine, name)
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return FileLeaderLock(Path(f"{database}.{name}.lock"))
+    database = store.database
+    if database.dialect == "postgresql":
+        return PostgresLeaderLock(database, name)
+    return FileLeaderLock(Path(f"{database.path}.{name}.lock"))
 
 
 async def lead(

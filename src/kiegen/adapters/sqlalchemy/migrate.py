@@ -11,13 +11,18 @@
 
 A database stamped with a revision this kiegen does not know (a newer kiegen migrated it) is refused with a
 ``StoreError`` instead of being touched.
+
+It runs under asyncio and trio: Alembic drives SQLAlchemy's async engine (aiosqlite, asyncpg), which speaks
+asyncio only, so ``migrate`` runs it on a thread of its own with a private event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from pathlib import Path
 
+import anyio
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -53,6 +58,10 @@ def head_revision() -> str:
 
 async def migrate(url: str | URL, *, schema: str | None = None, revision: str = "head") -> None:
     """Upgrade the database at ``url`` (and, on PostgreSQL, ``schema``) to ``revision``."""
+    await anyio.to_thread.run_sync(functools.partial(asyncio.run, _migrate(url, schema, revision)))
+
+
+async def _migrate(url: str | URL, schema: str | None, revision: str) -> None:
     engine = create_engine(url, schema=schema, pool_size=1)
     try:
         await upgrade_engine(engine, schema=schema, revision=revision)

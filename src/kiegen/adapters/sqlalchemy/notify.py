@@ -1,8 +1,11 @@
 """PostgresNotifier: the Notifier port (``kiegen.ports.notify``) across processes, with LISTEN/NOTIFY.
 
-One dedicated asyncpg connection LISTENs on one channel; a notification's payload is the job id, and it wakes
-this process's subscribers of that job. ``publish`` wakes local subscribers at once and sends
-``pg_notify(channel, job_id)`` on a second connection, so that every other process listening wakes too.
+One dedicated connection on the store's own loop LISTENs on the store's channel; a notification's payload is
+a job id, and it wakes this process's subscribers of that job (on their own event loop, asyncio or trio).
+The SQL job store sends the NOTIFY itself, inside the transaction that changes the job, so other processes
+wake when that transaction commits; ``publish`` then only wakes this process's subscribers
+(``remote=False``, how ``kiegen.bootstrap`` builds it beside the SQL store). With ``remote=True`` it also
+sends ``pg_notify`` itself, for changes the store did not make.
 
 When the listening connection dies (server restart, ``pg_terminate_backend``, a network cut) a supervisor
 reconnects with capped backoff, and on losing and on regaining it wakes **every** subscriber: notifications
@@ -10,8 +13,7 @@ sent meanwhile are lost, so waiters must re-read storage. That is their contract
 hint; waiters bound each ``wait`` with a cancel scope and re-read storage at a short interval), so a dead
 listener costs latency, never a hang. A periodic ``SELECT 1`` catches connections that die silently.
 
-Publishing never raises: a failed NOTIFY is logged (without the database password) and dropped.
-asyncio only (asyncpg). Needs ``kiegen[postgres]``.
+Needs ``kiegen[postgres]``.
 """
 
 from __future__ import annotations
@@ -19,76 +21,126 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from contextlib import AbstractAsyncContextManager
+import threading
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
-import asyncpg
-from sqlalchemy.engine import URL, make_url
 
-from kiegen.adapters.sqlalchemy.engine import redacted
-from kiegen.adapters.wakeups import Subscribers, Subscription
+from kiegen.adapters.sqlalchemy.bridge import Waker, current_waker
+from kiegen.adapters.sqlalchemy.sql import Conn, sql
+from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 
 __all__ = ["PostgresNotifier", "PostgresSubscription"]
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "kiegen_jobs"
-_NETWORK_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_NOTIFY = sql("SELECT pg_notify(:channel, :job_id)")
 
 
-PostgresSubscription = Subscription
-"""A subscription of ``PostgresNotifier`` (woken by local publishes, NOTIFY and listener reconnects)."""
+class PostgresSubscription:
+    """Woken by local publishes, NOTIFY and listener reconnects, from any thread."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self._waker: Waker = current_waker()
+
+    def _set(self) -> None:
+        self._event.set()
+
+    def wake_from_thread(self) -> None:
+        with contextlib.suppress(RuntimeError):  # its loop has ended
+            self._waker(self._set)
+
+    async def wait(self) -> None:
+        await self._event.wait()
+        self._event = anyio.Event()
+
+
+class _Subscribers:
+    """Subscriptions by job id, subscribed on the caller's loop and woken from the store's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_job: dict[str, set[PostgresSubscription]] = {}
+
+    @asynccontextmanager
+    async def subscribe(self, job_id: str) -> AsyncIterator[PostgresSubscription]:
+        subscription = PostgresSubscription()
+        with self._lock:
+            self._by_job.setdefault(job_id, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            with self._lock:
+                subscriptions = self._by_job.get(job_id)
+                if subscriptions is not None:
+                    subscriptions.discard(subscription)
+                    if not subscriptions:
+                        del self._by_job[job_id]
+
+    def local(self, job_id: str) -> None:
+        """From the caller's loop."""
+        with self._lock:
+            subscriptions = list(self._by_job.get(job_id, ()))
+        for subscription in subscriptions:
+            subscription._set()
+
+    def remote(self, job_ids: list[str] | None) -> None:
+        """From the store's thread; ``None`` wakes everyone."""
+        with self._lock:
+            if job_ids is None:
+                subscriptions = [s for group in self._by_job.values() for s in group]
+            else:
+                subscriptions = [s for job_id in job_ids for s in self._by_job.get(job_id, ())]
+        for subscription in subscriptions:
+            subscription.wake_from_thread()
 
 
 class PostgresNotifier:
-    """Use as ``async with PostgresNotifier(url) as notifier``; ``url`` is the store's URL
-    (``postgresql+asyncpg://...`` or a plain ``postgresql://`` DSN)."""
+    """``async with PostgresNotifier(store) as notifier`` (the store open already)."""
 
     def __init__(
         self,
-        url: str | URL,
+        store: SqlAlchemyJobStore,
         *,
-        channel: str = CHANNEL,
+        remote: bool = False,
         health_check_s: float = 5.0,
-        connect_timeout_s: float = 5.0,
         max_backoff_s: float = 5.0,
     ) -> None:
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self._where = redacted(url)
-        self._channel = channel
+        self._store = store
+        self._db: Any = store.database
+        if self._db.dialect != "postgresql":
+            raise ValueError("PostgresNotifier needs a PostgreSQL store")
+        self._remote = remote
         self._health_check_s = health_check_s
-        self._connect_timeout_s = connect_timeout_s
         self._max_backoff_s = max_backoff_s
-        self._subscribers = Subscribers()
-        self._listening = asyncio.Event()
+        self._subscribers = _Subscribers()
+        self._listening = threading.Event()
         self._listener_pid: int | None = None
-        self._publisher: Any = None
-        self._publisher_pid: int | None = None
-        self._publish_lock = asyncio.Lock()
-        self._supervisor: asyncio.Task[None] | None = None
         self._listened_before = False
+        self._started = False
         self.reconnects = 0
         """How many times the listening connection was re-established (observable for tests and metrics)."""
 
     # lifecycle
 
     async def start(self, *, wait_s: float | None = None) -> None:
-        """Start listening; wait up to ``wait_s`` (default: the connect timeout) for LISTEN to be in place.
-        If the database is unreachable the notifier keeps trying in the background."""
-        if self._supervisor is None:
-            self._supervisor = asyncio.create_task(self._supervise(), name="kiegen-postgres-listener")
-        await self.wait_listening(self._connect_timeout_s if wait_s is None else wait_s)
+        """Start listening; wait up to ``wait_s`` (default: the database's connect timeout) for LISTEN to be in
+        place. If the database is unreachable the notifier keeps trying in the background."""
+        if not self._started:
+            self._started = True
+            await self._db.call(self._start_supervisor)
+        await self.wait_listening(self._db.connect_timeout_s if wait_s is None else wait_s)
+
+    async def _start_supervisor(self) -> None:
+        self._db.background(self._supervise)
 
     async def aclose(self) -> None:
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
-        async with self._publish_lock:
-            await self._drop_publisher()
+        # The supervisor is the database's background task: it ends when the store closes.
+        self._started = False
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -109,47 +161,31 @@ class PostgresNotifier:
         return self._listener_pid if self.listening else None
 
     async def wait_listening(self, timeout_s: float) -> bool:
-        with anyio.move_on_after(timeout_s):
-            await self._listening.wait()
-        return self.listening
+        return await anyio.to_thread.run_sync(self._listening.wait, timeout_s)
 
     # the port
 
-    def subscribe(self, job_id: str) -> AbstractAsyncContextManager[Subscription]:
+    def subscribe(self, job_id: str) -> AbstractAsyncContextManager[PostgresSubscription]:
         return self._subscribers.subscribe(job_id)
 
     async def publish(self, job_id: str) -> None:
-        self._wake(job_id)
-        async with self._publish_lock:
-            for _ in range(2):  # a publisher connection found dead is replaced once
-                try:
-                    with anyio.fail_after(self._connect_timeout_s):
-                        if self._publisher is None or self._publisher.is_closed():
-                            self._publisher = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
-                            self._publisher_pid = self._publisher.get_server_pid()
-                        await self._publisher.execute("SELECT pg_notify($1, $2)", self._channel, job_id)
-                    return
-                except _NETWORK_ERRORS as exc:
-                    log.warning("NOTIFY on %s failed (%s); waiters will re-read storage", self._where, _name(exc))
-                    await self._drop_publisher()
+        self._subscribers.local(job_id)
+        if not self._remote:
+            await anyio.lowlevel.checkpoint()
+            return
 
-    # internals
+        async def op(c: Conn) -> None:
+            await c.fetchval(_NOTIFY, {"channel": self._db.channel, "job_id": job_id})
 
-    def _wake(self, job_id: str) -> None:
-        self._subscribers.wake(job_id)
+        try:
+            await self._db.read(op)
+        except Exception as exc:  # publishing never raises: a lost NOTIFY costs latency (waiters re-read)
+            log.warning("NOTIFY on %s failed (%s); waiters will re-read storage", self._db.where, type(exc).__name__)
 
-    def _wake_all(self) -> None:
-        self._subscribers.wake_all()
+    # on the store's loop
 
-    def _on_notification(self, _conn: object, pid: int, _channel: str, payload: str) -> None:
-        if pid == self._publisher_pid:
-            return  # our own publish: local subscribers were woken already
-        self._wake(payload)
-
-    async def _drop_publisher(self) -> None:
-        publisher, self._publisher, self._publisher_pid = self._publisher, None, None
-        if publisher is not None and not publisher.is_closed():
-            publisher.terminate()
+    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self._subscribers.remote([payload])
 
     async def _supervise(self) -> None:
         backoff = 0.1
@@ -157,36 +193,31 @@ class PostgresNotifier:
             try:
                 await self._listen_until_lost()
                 backoff = 0.1  # it had worked: reconnect promptly
-            except _NETWORK_ERRORS as exc:
-                log.warning("LISTEN connection to %s lost (%s); reconnecting", self._where, _name(exc))
+            except self._db.connection_errors as exc:
+                log.warning("LISTEN connection to %s lost (%s); reconnecting", self._db.where, type(exc).__name__)
             self._listening.clear()
             self._listener_pid = None
-            self._wake_all()  # notifications may be lost from now on: everyone re-reads storage
+            self._subscribers.remote(None)  # notifications may be lost from now on: everyone re-reads storage
             await asyncio.sleep(backoff)
             backoff = min(self._max_backoff_s, backoff * 2)
 
     async def _listen_until_lost(self) -> None:
-        conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
+        conn = await self._db.connect()
         lost = asyncio.Event()
         try:
             conn.add_termination_listener(lambda _conn: lost.set())
-            await conn.add_listener(self._channel, self._on_notification)
+            await conn.add_listener(self._db.channel, self._on_notification)
             if self._listened_before:
                 self.reconnects += 1
             self._listened_before = True
             self._listener_pid = conn.get_server_pid()
             self._listening.set()
-            self._wake_all()  # anything published while we were not listening is re-read now
+            self._subscribers.remote(None)  # anything published while we were not listening is re-read now
             while not lost.is_set():
-                with anyio.move_on_after(self._health_check_s):
-                    await lost.wait()
-                if not lost.is_set():
-                    with anyio.fail_after(self._connect_timeout_s):
-                        await conn.fetchval("SELECT 1")
-            log.warning("LISTEN connection to %s closed; reconnecting", self._where)
+                try:
+                    await asyncio.wait_for(lost.wait(), self._health_check_s)
+                except TimeoutError:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), self._db.connect_timeout_s)
+            log.warning("LISTEN connection to %s closed; reconnecting", self._db.where)
         finally:
             conn.terminate()
-
-
-def _name(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -1,121 +1,292 @@
 """SqlAlchemyJobStore: the JobStore contract (``kiegen.ports.store``) on SQLite and PostgreSQL.
 
-Every method is one transaction. Writes begin with ``BEGIN IMMEDIATE`` on SQLite (one writer at a time, never
-a lock upgrade half-way); on PostgreSQL, claims lock their rows with ``FOR UPDATE SKIP LOCKED`` so that
-concurrent workers take disjoint rows without waiting, and a job creation for a user holds a transaction-scoped
-advisory lock on that user so that the balance check and the hold (or the free-quota count) are atomic.
+SQLAlchemy describes the tables (``schema``) and Alembic migrates them; the statements of the hot paths go
+straight to the driver, prepared once (``kiegen.adapters.sqlalchemy.sql``). Every write is one operation
+queued to the process's one writer, which runs it in a SAVEPOINT of a shared transaction and commits once
+per batch (group commit: ``sqlite.SqliteDatabase``, ``postgres.PostgresDatabase``); a caller is answered only
+after the COMMIT that holds its write. Reads are single statements.
 
-Optimistic concurrency is ``UPDATE jobs ... WHERE id = :id AND version = :expected``. Database errors are
-translated into ``StoreError`` (retryable) here; duplicate job or task ids raise ``ValueError`` as in the
-in-memory store. Asyncio only: aiosqlite and asyncpg have no trio support.
+On PostgreSQL, claims lock their rows with ``FOR UPDATE SKIP LOCKED`` so that processes take disjoint rows
+without waiting, a job creation for a user takes a transaction-scoped advisory lock on that user (the balance
+check and the hold, or the free-quota count, are atomic), and every change to a job sends a NOTIFY that the
+batch's COMMIT releases. On SQLite, ``BEGIN IMMEDIATE`` makes the batch the database's only writer.
+
+Optimistic concurrency is ``UPDATE jobs ... WHERE id = :id AND version = :expected``. Duplicate job or task
+ids raise ``ValueError`` as in the in-memory store; database trouble raises ``StoreError`` (retryable unless
+the value itself was refused). It runs under asyncio and trio: the drivers run on threads the store owns.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import functools
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import attrs
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import URL, make_url
 
 from kiegen.adapters.sqlalchemy import schema as t
-from kiegen.adapters.sqlalchemy.engine import IMMEDIATE, SINGLE, WRITE, create_engine, writer_lock
-from kiegen.adapters.sqlalchemy.engine import translated_errors as _translated
-from kiegen.adapters.sqlalchemy.migrate import upgrade_engine
+from kiegen.adapters.sqlalchemy.engine import redacted
+from kiegen.adapters.sqlalchemy.migrate import migrate
 from kiegen.adapters.sqlalchemy.rows import (
+    DELIVERY_COLUMNS,
+    JOB_COLUMNS,
+    LEDGER_COLUMNS,
     delivery_from_row,
-    delivery_to_row,
+    delivery_params,
     entry_from_row,
-    entry_to_row,
+    entry_params,
+    event_from_row,
+    event_params,
     inbox_from_row,
-    inbox_to_row,
+    inbox_params,
     job_from_row,
-    job_to_row,
+    job_params,
 )
+from kiegen.adapters.sqlalchemy.sql import Conn, IntegrityViolation, Sql, sql
 from kiegen.core.billing import LedgerEntry, LedgerKind, hold_for, utc_day
-from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, InboxOutcome
+from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry
 from kiegen.core.errors import (
     ConcurrencyConflict,
+    ConfigurationError,
     DuplicateEvent,
     InsufficientCredits,
     JobNotFound,
     LeaseLost,
     QuotaExceeded,
 )
+from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Job
 from kiegen.ports.store import Created
 
-__all__ = ["SqlAlchemyJobStore"]
+__all__ = ["SqlAlchemyJobStore", "open_database"]
 
 # Namespace of the per-user advisory locks (pg_advisory_xact_lock(namespace, hashtext(user_id))).
 _USER_LOCK_NAMESPACE = 0x6B6965  # "kie"
 
 
-def _sign(kind: LedgerKind) -> int:
-    # The balance rule lives in core (LedgerEntry.delta); the SQL sum reuses it instead of restating it.
-    unit = LedgerEntry(key="", user_id="", kind=kind, amount=1, created_at=datetime.now(UTC))
-    return unit.delta
+def _columns(names: Sequence[str]) -> str:
+    return ", ".join(names)
 
 
-def _served(schemes: frozenset[str] | None) -> sa.ColumnElement[bool]:
-    """Deliveries whose recipient scheme (``recipient_scheme``: the part before the first ':') is one of
-    ``schemes``; all of them when None."""
-    if schemes is None:
-        return sa.true()
-    recipient = t.deliveries.c.recipient
-    # substr, not LIKE: SQLite's LIKE ignores case, and no character of a scheme is a wildcard here.
-    return sa.or_(
-        sa.false(),
-        *(
-            sa.or_(recipient == scheme, sa.func.substr(recipient, 1, len(scheme) + 1) == f"{scheme}:")
-            for scheme in sorted(schemes)
-        ),
+def _values(names: Sequence[str]) -> str:
+    return ", ".join(f":{name}" for name in names)
+
+
+def _delta_sql() -> str:
+    # The balance rule lives in core (LedgerEntry.delta); the SQL sum restates it from there.
+    cases = []
+    for kind in LedgerKind:
+        unit = LedgerEntry(key="", user_id="", kind=kind, amount=1, created_at=datetime.now(UTC)).delta
+        if unit:
+            cases.append(f"WHEN '{kind.value}' THEN {'' if unit > 0 else '-'}amount")
+    return f"CASE kind {' '.join(cases)} ELSE 0 END"
+
+
+_JOB_BY_ID = sql("SELECT * FROM jobs WHERE id = :id")
+_JOB_BY_TASK = sql("SELECT * FROM jobs WHERE task_id = :task_id")
+_JOB_AND_SEEN = sql(
+    "SELECT jobs.*, EXISTS (SELECT 1 FROM inbox WHERE inbox.key = :key) AS seen FROM jobs WHERE jobs.id = :id"
+)
+_JOB_EXISTS = sql("SELECT 1 FROM jobs WHERE id = :id")
+_JOB_BY_IDEMPOTENCY = sql("SELECT * FROM jobs WHERE user_id = :user_id AND idempotency_key = :idempotency_key")
+_JOB_INSERT = sql(f"INSERT INTO jobs ({_columns(JOB_COLUMNS)}) VALUES ({_values(JOB_COLUMNS)})")
+_JOB_UPDATE = sql(
+    f"UPDATE jobs SET {', '.join(f'{c} = :{c}' for c in JOB_COLUMNS if c != 'id')} "
+    "WHERE id = :id AND version = :expected_version RETURNING id"
+)
+_JOBS_NEWEST = sql("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT :limit")
+_JOBS_OF_USER = sql("SELECT * FROM jobs WHERE user_id = :user_id ORDER BY created_at DESC, id DESC LIMIT :limit")
+_JOB_COUNTS = sql("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+_DUE_IDS = sql(
+    f"SELECT id FROM jobs WHERE {t.ACTIVE_JOB} AND next_check_at <= :now ORDER BY next_check_at, id LIMIT :limit",
+    postgres=f"SELECT id FROM jobs WHERE {t.ACTIVE_JOB} AND next_check_at <= :now "
+    "ORDER BY next_check_at, id LIMIT :limit FOR UPDATE SKIP LOCKED",
+)
+_CLAIM_CHECKS = sql(
+    "UPDATE jobs SET next_check_at = :lease_until, version = version + 1 "
+    "WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING *",
+    postgres="UPDATE jobs SET next_check_at = :lease_until, version = version + 1 WHERE id = ANY(:ids) RETURNING *",
+)
+# PostgreSQL multiplies the selectivities of "status is live" and "next_check_at <= now" as if they were
+# independent, while only live jobs have a next check: it then expects a handful of rows and picks a bitmap
+# scan that reads and sorts every due row (thousands after an outage) before LIMIT. Walking the partial index
+# in order stops after ``limit`` rows. Set for the claim, then set back (the transaction is the batch's).
+_ORDERED_INDEX_ON = sql("SELECT 1", postgres="SET LOCAL enable_bitmapscan = off")
+_ORDERED_INDEX_OFF = sql("SELECT 1", postgres="SET LOCAL enable_bitmapscan = on")
+_LOCK_USER = sql("SELECT :namespace, :user_id", postgres="SELECT pg_advisory_xact_lock(:namespace, hashtext(:user_id))")
+
+_INBOX_COLUMNS = ("key", "job_id", "task_id", "body", "received_at", "outcome", "note")
+_INBOX_INSERT = sql(
+    f"INSERT INTO inbox ({_columns(_INBOX_COLUMNS)}) VALUES ({_values(_INBOX_COLUMNS)}) "
+    "ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+
+_INBOX_OF_JOB = sql("SELECT * FROM inbox WHERE job_id = :job_id ORDER BY received_at, key")
+
+_DELIVERY_INSERT = sql(
+    f"INSERT INTO deliveries ({_columns(DELIVERY_COLUMNS)}) VALUES ({_values(DELIVERY_COLUMNS)}) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_DELIVERIES_OF_JOB = sql("SELECT * FROM deliveries WHERE job_id = :job_id ORDER BY created_at, id")
+_OWNED = "WHERE id = :id AND attempt = :attempt AND status = 'pending' RETURNING *"
+_DELIVERY_SENT = sql(
+    "UPDATE deliveries SET status = 'sent', receipt = :receipt, sent_at = :now, lease_until = NULL, "
+    f"last_error = NULL {_OWNED}"
+)
+_DELIVERY_RETRY = sql(
+    f"UPDATE deliveries SET last_error = :error, next_attempt_at = :retry_at, lease_until = NULL {_OWNED}"
+)
+_DELIVERY_END = sql(f"UPDATE deliveries SET last_error = :error, status = :status, lease_until = NULL {_OWNED}")
+
+_LEDGER_INSERT = sql(
+    f"INSERT INTO ledger ({_columns(LEDGER_COLUMNS)}) VALUES ({_values(LEDGER_COLUMNS)}) "
+    "ON CONFLICT (key) DO NOTHING RETURNING seq"
+)
+_BALANCE = sql(f"SELECT coalesce(sum({_delta_sql()}), 0) FROM ledger WHERE user_id = :user_id")
+_LEDGER_OF_USER = sql("SELECT * FROM ledger WHERE user_id = :user_id ORDER BY created_at, seq")
+_FREE_USES = sql("SELECT uses FROM free_uses WHERE user_id = :user_id AND day = :day")
+_FREE_USE_COUNT = sql(
+    "INSERT INTO free_uses (user_id, day, uses) VALUES (:user_id, :day, 1) "
+    "ON CONFLICT (user_id, day) DO UPDATE SET uses = free_uses.uses + 1"
+)
+
+_EVENT_INSERT = sql("INSERT INTO job_events (job_id, at, kind, detail) VALUES (:job_id, :at, :kind, :detail)")
+_EVENTS_OF_JOB = sql("SELECT * FROM job_events WHERE job_id = :job_id ORDER BY seq")
+
+_REVISION = sql("SELECT version_num FROM alembic_version")
+
+
+@functools.cache
+def _claim_deliveries_sql(schemes: tuple[str, ...] | None) -> Sql:
+    """Claim due deliveries in one statement (the classic queue UPDATE ... WHERE id IN (SELECT ... FOR UPDATE
+    SKIP LOCKED)); ``schemes`` restricts them to recipients this process can send to."""
+    served = ""
+    if schemes is not None:
+        # substr, not LIKE: SQLite's LIKE ignores case, and no character of a scheme is a wildcard here.
+        terms = [
+            f"recipient = :scheme{i} OR substr(recipient, 1, {len(s) + 1}) = :prefix{i}" for i, s in enumerate(schemes)
+        ]
+        served = f" AND ({' OR '.join(f'({term})' for term in terms) or 'FALSE'})"
+    ready = (
+        f"SELECT id FROM deliveries WHERE {t.PENDING_DELIVERY} AND next_attempt_at <= :now "
+        f"AND (lease_until IS NULL OR lease_until <= :now){served} ORDER BY next_attempt_at, id LIMIT :limit"
+    )
+    update = "UPDATE deliveries SET attempt = attempt + 1, lease_until = :lease_until WHERE id IN ({}) RETURNING *"
+    return sql(update.format(ready), postgres=update.format(ready + " FOR UPDATE SKIP LOCKED"))
+
+
+def _scheme_params(schemes: tuple[str, ...] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for i, scheme in enumerate(schemes or ()):
+        params[f"scheme{i}"] = scheme
+        params[f"prefix{i}"] = f"{scheme}:"
+    return params
+
+
+def open_database(
+    url: str | URL,
+    *,
+    schema: str | None = None,
+    readers: int | None = None,
+    max_batch: int = 256,
+    before_commit: Callable[[int], None] | None = None,
+    sqlite_reads: Literal["inline", "thread"] = "inline",
+) -> Any:
+    """The database behind a store (not started): ``SqliteDatabase`` or ``PostgresDatabase``."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigurationError(f"KIEGEN_DATABASE_URL is not a database URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        from kiegen.adapters.sqlalchemy.sqlite import SqliteDatabase
+
+        path = parsed.database or ""
+        if path in ("", ":memory:") or path.startswith("file:"):
+            raise ConfigurationError(
+                f"KIEGEN_DATABASE_URL {redacted(parsed)!r}: the SQL store needs a database file "
+                "(sqlite:///path/to/kiegen.db); for a store in memory use kiegen.adapters.memory"
+            )
+        return SqliteDatabase(path, max_batch=max_batch, reads=sqlite_reads, before_commit=before_commit)
+    if backend == "postgresql":
+        from kiegen.adapters.sqlalchemy.postgres import PostgresDatabase
+
+        return PostgresDatabase(
+            parsed, schema=schema, readers=readers or 4, max_batch=max_batch, before_commit=before_commit
+        )
+    raise ConfigurationError(
+        f"KIEGEN_DATABASE_URL {redacted(parsed)!r}: kiegen supports sqlite:///path and postgresql://..."
     )
 
 
-_DELTA = sa.case(
-    *((t.ledger.c.kind == kind.value, t.ledger.c.amount * _sign(kind)) for kind in LedgerKind),
-    else_=0,
-)
-
-
 class SqlAlchemyJobStore:
-    """Open with ``await SqlAlchemyJobStore.open(url)`` (migrates by default); close with ``aclose()`` or use
-    it as ``async with``. ``schema`` (PostgreSQL only) puts the tables in that schema."""
+    """``await SqlAlchemyJobStore.open(url)`` (migrates by default), or ``SqlAlchemyJobStore.from_url(url)``
+    entered with ``async with``; close with ``aclose()``. ``schema`` (PostgreSQL only) puts the tables in that
+    schema. ``before_commit`` is for the crash harness only (see the databases)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._dialect = engine.dialect.name
-        self._postgres = self._dialect == "postgresql"
-        self._write_lock = writer_lock(engine)  # shared with the other adapters on this engine (SQLite)
+    def __init__(self, database: Any, *, url: str | URL, schema: str | None = None, migrate: bool = True) -> None:
+        self._db = database
+        self.url = url
+        self.schema = schema
+        self._migrate = migrate
+        self._started = False
+        self._postgres = database.dialect == "postgresql"
 
     @classmethod
-    async def open(
-        cls, url: str | URL, *, migrate: bool = True, schema: str | None = None, pool_size: int = 5
+    def from_url(
+        cls,
+        url: str | URL,
+        *,
+        migrate: bool = True,
+        schema: str | None = None,
+        pool_size: int | None = None,
+        max_batch: int = 256,
+        before_commit: Callable[[int], None] | None = None,
+        sqlite_reads: Literal["inline", "thread"] = "inline",
     ) -> SqlAlchemyJobStore:
-        engine = create_engine(url, schema=schema, pool_size=pool_size)
-        try:
-            if migrate:
-                await upgrade_engine(engine, schema=schema)
-        except BaseException:
-            await engine.dispose()
-            raise
-        return cls(engine)
+        database = open_database(
+            url,
+            schema=schema,
+            readers=pool_size,
+            max_batch=max_batch,
+            before_commit=before_commit,
+            sqlite_reads=sqlite_reads,
+        )
+        return cls(database, url=url, schema=schema, migrate=migrate)
+
+    @classmethod
+    async def open(cls, url: str | URL, **options: Any) -> SqlAlchemyJobStore:
+        store = cls.from_url(url, **options)
+        await store.start()
+        return store
 
     @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
+    def database(self) -> Any:
+        """The database this store writes through (the bot store and the leader lock share it)."""
+        return self._db
+
+    @property
+    def dialect(self) -> str:
+        return str(self._db.dialect)
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self._db.prepare()
+        if self._migrate:
+            await migrate(self.url, schema=self.schema)
+        await self._db.start()
+        self._started = True
 
     async def aclose(self) -> None:
-        await self._engine.dispose()
+        self._started = False
+        await self._db.aclose()
 
     async def __aenter__(self) -> Self:
+        await self.start()
         return self
 
     async def __aexit__(
@@ -123,111 +294,56 @@ class SqlAlchemyJobStore:
     ) -> None:
         await self.aclose()
 
-    # plumbing
-
-    @asynccontextmanager
-    async def _write(self, *, single: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; ``single`` promises exactly one statement (see ``engine.WRITE``)."""
-        async with self._writer_turn():
-            with _translated():
-                async with self._engine.connect() as conn:
-                    await conn.execution_options(**{WRITE: SINGLE if single else IMMEDIATE})
-                    async with conn.begin():
-                        yield conn
-
-    @asynccontextmanager
-    async def _writer_turn(self) -> AsyncIterator[None]:
-        # SQLite: one writer of this process at a time (see engine.writer_lock).
-        if self._write_lock is None:
-            yield
-        else:
-            async with self._write_lock:
-                yield
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A read of one statement: on SQLite it runs without BEGIN (a statement is consistent on its own, and
-        WAL readers never wait for the writer), which saves two round trips to aiosqlite's thread."""
-        with _translated():
-            async with self._engine.connect() as conn:
-                await conn.execution_options(**{WRITE: SINGLE})
-                async with conn.begin():
-                    yield conn
-
-    def _insert(self, table: sa.Table) -> Any:
-        """INSERT that can say ON CONFLICT DO NOTHING in this engine's dialect."""
-        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
-
-    def _claimable(self, query: sa.Select[Any]) -> sa.Select[Any]:
-        # SQLite has no row locks: BEGIN IMMEDIATE already made this transaction the only writer.
-        return query.with_for_update(skip_locked=True) if self._postgres else query
-
-    async def _prefer_ordered_index(self, conn: AsyncConnection) -> None:
-        # PostgreSQL multiplies the selectivities of "status is live" and "next_check_at <= now" as if they
-        # were independent, while only live jobs have a next check: it then expects a handful of rows and picks
-        # a bitmap scan that reads and sorts every due row (thousands after an outage) before LIMIT. Walking the
-        # partial index in order stops after ``limit`` rows. Scoped to this claim's transaction.
-        if self._postgres:
-            await conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
-
-    async def _lock_user(self, conn: AsyncConnection, user_id: str) -> None:
-        if self._postgres:
-            await conn.execute(
-                sa.select(sa.func.pg_advisory_xact_lock(_USER_LOCK_NAMESPACE, sa.func.hashtext(user_id)))
-            )
-
     # jobs
 
-    async def create_job(self, job: Job, *, free_quota: int | None = None) -> Created:
+    async def create_job(self, job: Job, *, free_quota: int | None = None, events: Sequence[JobEvent] = ()) -> Created:
+        return await self._db.write(functools.partial(self._create_job, job, free_quota, events))  # type: ignore[no-any-return]
+
+    async def _create_job(self, job: Job, free_quota: int | None, events: Sequence[JobEvent], c: Conn) -> Created:
         hold = hold_for(job)
-        counts_quota = job.price <= 0 and job.user_id is not None and free_quota is not None
+        if job.user_id is not None:
+            if self._postgres:
+                await c.fetchval(_LOCK_USER, {"namespace": _USER_LOCK_NAMESPACE, "user_id": job.user_id})
+            if job.idempotency_key is not None:
+                row = await c.fetchrow(
+                    _JOB_BY_IDEMPOTENCY, {"user_id": job.user_id, "idempotency_key": job.idempotency_key}
+                )
+                if row is not None:
+                    return Created(job_from_row(c, row), created=False)
+        if await c.fetchval(_JOB_EXISTS, {"id": job.id}) is not None:
+            raise ValueError(f"job id {job.id!r} already exists")
+        if hold is not None:
+            balance = int(await c.fetchval(_BALANCE, {"user_id": hold.user_id}) or 0)
+            if balance < hold.amount:
+                raise InsufficientCredits(hold.user_id, balance=balance, needed=hold.amount)
+        if job.price <= 0 and job.user_id is not None and free_quota is not None:
+            day = {"user_id": job.user_id, "day": c.day(utc_day(job.created_at))}
+            if (await c.fetchval(_FREE_USES, day) or 0) >= free_quota:
+                raise QuotaExceeded(job.user_id, limit=free_quota)
+            await c.execute(_FREE_USE_COUNT, day)
         try:
-            async with self._write() as conn:
-                if job.user_id is not None:
-                    await self._lock_user(conn, job.user_id)
-                    if job.idempotency_key is not None:
-                        existing = await _by_idempotency(conn, job.user_id, job.idempotency_key)
-                        if existing is not None:
-                            return Created(existing, created=False)
-                if await conn.scalar(sa.select(t.jobs.c.id).where(t.jobs.c.id == job.id)) is not None:
-                    raise ValueError(f"job id {job.id!r} already exists")
-                if hold is not None:
-                    balance = await _balance(conn, hold.user_id)
-                    if balance < hold.amount:
-                        raise InsufficientCredits(hold.user_id, balance=balance, needed=hold.amount)
-                if counts_quota:
-                    assert job.user_id is not None
-                    assert free_quota is not None
-                    await self._count_free_use(conn, job.user_id, utc_day(job.created_at), free_quota)
-                if hold is not None:
-                    await conn.execute(self._insert(t.ledger).on_conflict_do_nothing(), entry_to_row(hold))
-                await conn.execute(sa.insert(t.jobs), job_to_row(job))
-        except sa.exc.IntegrityError:
+            if hold is not None:
+                await c.fetchval(_LEDGER_INSERT, entry_params(c, hold))
+            await c.execute(_JOB_INSERT, job_params(c, job))
+        except IntegrityViolation:
             # Only a duplicate task id gets here: ids and idempotency keys were checked under the lock.
             raise ValueError(f"job {job.id!r}: its id or task id {job.task_id!r} is already stored") from None
+        await self._insert_events(c, [JobEvent.created(job), *events])
+        c.notify(job.id)
         return Created(job, created=True)
 
-    async def _count_free_use(self, conn: AsyncConnection, user_id: str, day: date, limit: int) -> None:
-        where = (t.free_uses.c.user_id == user_id) & (t.free_uses.c.day == day)
-        used = await conn.scalar(sa.select(t.free_uses.c.uses).where(where))
-        if (used or 0) >= limit:
-            raise QuotaExceeded(user_id, limit=limit)
-        upsert = (
-            self._insert(t.free_uses)
-            .values(user_id=user_id, day=day, uses=1)
-            .on_conflict_do_update(index_elements=["user_id", "day"], set_={"uses": t.free_uses.c.uses + 1})
-        )
-        await conn.execute(upsert)
-
     async def get(self, job_id: str) -> Job | None:
-        async with self._read() as conn:
-            row = (await conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id))).mappings().first()
-        return None if row is None else job_from_row(row)
+        return await self._db.read(functools.partial(_one_job, _JOB_BY_ID, {"id": job_id}))  # type: ignore[no-any-return]
 
     async def get_by_task(self, task_id: str) -> Job | None:
-        async with self._read() as conn:
-            row = (await conn.execute(sa.select(t.jobs).where(t.jobs.c.task_id == task_id))).mappings().first()
-        return None if row is None else job_from_row(row)
+        return await self._db.read(functools.partial(_one_job, _JOB_BY_TASK, {"task_id": task_id}))  # type: ignore[no-any-return]
+
+    async def get_with_inbox(self, job_id: str, inbox_key: str) -> tuple[Job | None, bool]:
+        async def op(c: Conn) -> tuple[Job | None, bool]:
+            row = await c.fetchrow(_JOB_AND_SEEN, {"id": job_id, "key": inbox_key})
+            return (None, False) if row is None else (job_from_row(c, row), c.read_bool(row["seen"]))
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
     async def save(
         self,
@@ -237,92 +353,77 @@ class SqlAlchemyJobStore:
         ledger: Sequence[LedgerEntry] = (),
         deliveries: Sequence[Delivery] = (),
         inbox: InboxEntry | None = None,
+        events: Sequence[JobEvent] = (),
     ) -> Job:
         stored = attrs.evolve(job, version=expected_version + 1)
-        values = job_to_row(stored)
-        del values["id"]
-        update = (
-            sa.update(t.jobs)
-            .where(t.jobs.c.id == job.id, t.jobs.c.version == expected_version)
-            .values(values)
-            .returning(t.jobs.c.id)
-        )
-        try:
-            async with self._write() as conn:
-                # The inbox row first, so that a duplicate writes nothing; a later conflict rolls it back too.
-                if inbox is not None and not await self._insert_inbox(conn, inbox):
-                    raise DuplicateEvent(inbox.key)
-                if (await conn.execute(update)).first() is None:
-                    if await conn.scalar(sa.select(t.jobs.c.id).where(t.jobs.c.id == job.id)) is None:
-                        raise JobNotFound(job.id)
-                    raise ConcurrencyConflict(job.id)
-                if ledger:
-                    await conn.execute(
-                        self._insert(t.ledger).on_conflict_do_nothing(), [entry_to_row(e) for e in ledger]
-                    )
-                if deliveries:
-                    await conn.execute(
-                        self._insert(t.deliveries).on_conflict_do_nothing(), [delivery_to_row(d) for d in deliveries]
-                    )
-        except sa.exc.IntegrityError:
-            raise ValueError(f"job {job.id!r}: task id {job.task_id!r} already belongs to another job") from None
-        return stored
+
+        async def op(c: Conn) -> Job:
+            # The inbox row first, so that a duplicate writes nothing; a later failure rolls it back too.
+            if inbox is not None and await c.fetchval(_INBOX_INSERT, inbox_params(c, inbox)) is None:
+                raise DuplicateEvent(inbox.key)
+            try:
+                updated = await c.fetchval(_JOB_UPDATE, {**job_params(c, stored), "expected_version": expected_version})
+            except IntegrityViolation:
+                raise ValueError(f"job {job.id!r}: task id {job.task_id!r} already belongs to another job") from None
+            if updated is None:
+                if await c.fetchval(_JOB_EXISTS, {"id": job.id}) is None:
+                    raise JobNotFound(job.id)
+                raise ConcurrencyConflict(job.id)
+            for entry in ledger:
+                await c.fetchval(_LEDGER_INSERT, entry_params(c, entry))
+            for delivery in deliveries:
+                await c.execute(_DELIVERY_INSERT, delivery_params(c, delivery))
+            await self._insert_events(c, events)
+            c.notify(job.id)
+            return stored
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
+
+    async def _insert_events(self, c: Conn, events: Sequence[JobEvent]) -> None:
+        for event in events:
+            await c.execute(_EVENT_INSERT, event_params(c, event))
 
     async def list_jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]:
-        query = sa.select(t.jobs).order_by(t.jobs.c.created_at.desc(), t.jobs.c.id.desc()).limit(limit)
-        if user_id is not None:
-            query = query.where(t.jobs.c.user_id == user_id)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [job_from_row(row) for row in rows]
+        async def op(c: Conn) -> list[Job]:
+            if user_id is None:
+                rows = await c.fetch(_JOBS_NEWEST, {"limit": limit})
+            else:
+                rows = await c.fetch(_JOBS_OF_USER, {"user_id": user_id, "limit": limit})
+            return [job_from_row(c, row) for row in rows]
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
     async def claim_due_checks(self, now: datetime, *, lease_until: datetime, limit: int) -> list[Job]:
-        due = self._claimable(
-            sa.select(t.jobs.c.id)
-            .where(sa.text(t.ACTIVE_JOB), t.jobs.c.next_check_at <= now)
-            .order_by(t.jobs.c.next_check_at, t.jobs.c.id)
-            .limit(limit)
-        )
-        async with self._write() as conn:
-            await self._prefer_ordered_index(conn)
-            ids = list((await conn.scalars(due)).all())
+        async def op(c: Conn) -> list[Job]:
+            await c.execute(_ORDERED_INDEX_ON)
+            ids = [row["id"] for row in await c.fetch(_DUE_IDS, {"now": c.ts(now), "limit": limit})]
+            await c.execute(_ORDERED_INDEX_OFF)
             if not ids:
                 return []
-            claim = (
-                sa.update(t.jobs)
-                .where(t.jobs.c.id.in_(ids))
-                .values(next_check_at=lease_until, version=t.jobs.c.version + 1)
-                .returning(*t.jobs.c)
-            )
-            claimed = {row["id"]: job_from_row(row) for row in (await conn.execute(claim)).mappings()}
-        return [claimed[job_id] for job_id in ids]
+            rows = await c.fetch(_CLAIM_CHECKS, {"ids": c.json(ids), "lease_until": c.ts(lease_until)})
+            claimed = {row["id"]: job_from_row(c, row) for row in rows}
+            for job_id in ids:
+                c.notify(job_id)
+            return [claimed[job_id] for job_id in ids]
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
 
     # inbox
 
-    async def record_callback(self, entry: InboxEntry) -> bool:
-        async with self._write(single=True) as conn:
-            return await self._insert_inbox(conn, entry)
+    async def record_callback(self, entry: InboxEntry, *, events: Sequence[JobEvent] = ()) -> bool:
+        async def op(c: Conn) -> bool:
+            if await c.fetchval(_INBOX_INSERT, inbox_params(c, entry)) is None:
+                return False
+            await self._insert_events(c, events)
+            return True
 
-    async def _insert_inbox(self, conn: AsyncConnection, entry: InboxEntry) -> bool:
-        """Insert the inbox row; False when its key was there already (a duplicate callback)."""
-        insert = self._insert(t.inbox).values(inbox_to_row(entry)).on_conflict_do_nothing().returning(t.inbox.c.key)
-        return (await conn.execute(insert)).first() is not None
+        return await self._db.write(op)  # type: ignore[no-any-return]
 
-    async def mark_callback(self, key: str, outcome: InboxOutcome, note: str = "") -> None:
-        update = sa.update(t.inbox).where(t.inbox.c.key == key).values(outcome=outcome.value, note=note)
-        async with self._write(single=True) as conn:
-            await conn.execute(update)
+    async def callbacks_for(self, job_id: str) -> list[InboxEntry]:
+        async def op(c: Conn) -> list[InboxEntry]:
+            return [inbox_from_row(c, row) for row in await c.fetch(_INBOX_OF_JOB, {"job_id": job_id})]
 
-    async def pending_callbacks(self, limit: int) -> list[InboxEntry]:
-        query = (
-            sa.select(t.inbox)
-            .where(sa.text(t.PENDING_INBOX))
-            .order_by(t.inbox.c.received_at, t.inbox.c.key)
-            .limit(limit)
-        )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [inbox_from_row(row) for row in rows]
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
     # outbox
 
@@ -330,61 +431,38 @@ class SqlAlchemyJobStore:
         self, now: datetime, *, lease_s: float, limit: int, schemes: frozenset[str] | None = None
     ) -> list[Claim]:
         lease_until = now + timedelta(seconds=lease_s)
-        ready = self._claimable(
-            sa.select(t.deliveries.c.id)
-            .where(
-                sa.text(t.PENDING_DELIVERY),
-                t.deliveries.c.next_attempt_at <= now,
-                sa.or_(t.deliveries.c.lease_until.is_(None), t.deliveries.c.lease_until <= now),
-                _served(schemes),
-            )
-            .order_by(t.deliveries.c.next_attempt_at, t.deliveries.c.id)
-            .limit(limit)
-        )
-        # One statement (the classic queue UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)), so the
-        # SQLite write lock is held for one round trip. RETURNING has no order: next_attempt_at is unchanged by
-        # the claim, so the claims are sorted here, as the select ordered them.
-        claim = (
-            sa.update(t.deliveries)
-            .where(t.deliveries.c.id.in_(ready.scalar_subquery()))
-            .values(attempt=t.deliveries.c.attempt + 1, lease_until=lease_until)
-            .returning(*t.deliveries.c)
-        )
-        async with self._write(single=True) as conn:  # single: on SQLite; PostgreSQL always has a transaction
-            await self._prefer_ordered_index(conn)
-            claimed = [delivery_from_row(row) for row in (await conn.execute(claim)).mappings()]
+        ordered = None if schemes is None else tuple(sorted(schemes))
+        statement = _claim_deliveries_sql(ordered)
+
+        async def op(c: Conn) -> list[Delivery]:
+            params = {"now": c.ts(now), "limit": limit, "lease_until": c.ts(lease_until), **_scheme_params(ordered)}
+            await c.execute(_ORDERED_INDEX_ON)
+            rows = await c.fetch(statement, params)
+            await c.execute(_ORDERED_INDEX_OFF)
+            return [delivery_from_row(c, row) for row in rows]
+
+        claimed: list[Delivery] = await self._db.write(op)
+        # RETURNING has no order: next_attempt_at is unchanged by the claim, so sort as the select ordered them.
         claimed.sort(key=lambda d: (d.next_attempt_at, d.id))
         return [Claim(delivery=d, attempt=d.attempt, lease_until=d.lease_until or lease_until) for d in claimed]
 
-    async def _mark_owned(self, claim: Claim, values: dict[str, Any]) -> Delivery:
-        """Update the delivery only while ``claim`` still owns it: the attempt number is the fencing token."""
-        update = (
-            sa.update(t.deliveries)
-            .where(
-                t.deliveries.c.id == claim.delivery.id,
-                t.deliveries.c.attempt == claim.attempt,
-                t.deliveries.c.status == DeliveryStatus.PENDING.value,
-            )
-            .values(values)
-            .returning(*t.deliveries.c)
-        )
-        async with self._write(single=True) as conn:
-            row = (await conn.execute(update)).mappings().first()
-        if row is None:
-            raise LeaseLost(claim.delivery.id, claim.attempt)
-        return delivery_from_row(row)
+    async def _mark_owned(self, claim: Claim, statement: Sql, params: dict[str, Any], event: JobEvent) -> Delivery:
+        """Update the delivery only while ``claim`` still owns it (the attempt number is the fencing token),
+        and add the attempt to the job's story."""
+
+        async def op(c: Conn) -> Delivery:
+            values = {"id": claim.delivery.id, "attempt": claim.attempt, "now": event.at, **params}
+            row = await c.fetchrow(statement, {k: c.ts(v) if isinstance(v, datetime) else v for k, v in values.items()})
+            if row is None:
+                raise LeaseLost(claim.delivery.id, claim.attempt)
+            await c.execute(_EVENT_INSERT, event_params(c, event))
+            return delivery_from_row(c, row)
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
 
     async def complete_delivery(self, claim: Claim, *, receipt: str | None, now: datetime) -> Delivery:
-        return await self._mark_owned(
-            claim,
-            {
-                "status": DeliveryStatus.SENT.value,
-                "receipt": receipt,
-                "sent_at": now,
-                "lease_until": None,
-                "last_error": None,
-            },
-        )
+        event = JobEvent.delivery_attempt(claim, now=now, outcome="sent")
+        return await self._mark_owned(claim, _DELIVERY_SENT, {"receipt": receipt}, event)
 
     async def fail_delivery(
         self,
@@ -396,50 +474,75 @@ class SqlAlchemyJobStore:
         status: DeliveryStatus = DeliveryStatus.FAILED,
     ) -> Delivery:
         if retry_at is not None:
-            values: dict[str, Any] = {"last_error": error, "next_attempt_at": retry_at, "lease_until": None}
-        else:
-            values = {"last_error": error, "status": status.value, "lease_until": None}
-        return await self._mark_owned(claim, values)
+            event = JobEvent.delivery_attempt(claim, now=now, outcome="deferred", error=error, retry_at=retry_at)
+            return await self._mark_owned(claim, _DELIVERY_RETRY, {"error": error, "retry_at": retry_at}, event)
+        event = JobEvent.delivery_attempt(claim, now=now, outcome=status.value, error=error)
+        return await self._mark_owned(claim, _DELIVERY_END, {"error": error, "status": status.value}, event)
 
     async def deliveries_for(self, job_id: str) -> list[Delivery]:
-        query = (
-            sa.select(t.deliveries)
-            .where(t.deliveries.c.job_id == job_id)
-            .order_by(t.deliveries.c.created_at, t.deliveries.c.id)
-        )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [delivery_from_row(row) for row in rows]
+        async def op(c: Conn) -> list[Delivery]:
+            return [delivery_from_row(c, row) for row in await c.fetch(_DELIVERIES_OF_JOB, {"job_id": job_id})]
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
     # ledger
 
     async def add_entry(self, entry: LedgerEntry) -> bool:
-        insert = self._insert(t.ledger).values(entry_to_row(entry)).on_conflict_do_nothing().returning(t.ledger.c.seq)
-        async with self._write(single=True) as conn:
-            return (await conn.execute(insert)).first() is not None
+        async def op(c: Conn) -> bool:
+            return await c.fetchval(_LEDGER_INSERT, entry_params(c, entry)) is not None
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
 
     async def balance(self, user_id: str) -> int:
-        async with self._read() as conn:
-            return await _balance(conn, user_id)
+        async def op(c: Conn) -> int:
+            return int(await c.fetchval(_BALANCE, {"user_id": user_id}) or 0)
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
     async def ledger(self, user_id: str) -> list[LedgerEntry]:
-        query = sa.select(t.ledger).where(t.ledger.c.user_id == user_id).order_by(t.ledger.c.created_at, t.ledger.c.seq)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [entry_from_row(row) for row in rows]
+        async def op(c: Conn) -> list[LedgerEntry]:
+            return [entry_from_row(c, row) for row in await c.fetch(_LEDGER_OF_USER, {"user_id": user_id})]
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
     async def free_uses(self, user_id: str, day: date) -> int:
-        query = sa.select(t.free_uses.c.uses).where(t.free_uses.c.user_id == user_id, t.free_uses.c.day == day)
-        async with self._read() as conn:
-            return int(await conn.scalar(query) or 0)
+        async def op(c: Conn) -> int:
+            return int(await c.fetchval(_FREE_USES, {"user_id": user_id, "day": c.day(day)}) or 0)
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    # the job's story, and what operators look at
+
+    async def add_events(self, events: Sequence[JobEvent]) -> None:
+        async def op(c: Conn) -> None:
+            await self._insert_events(c, events)
+
+        if events:
+            await self._db.write(op)
+
+    async def events_for(self, job_id: str) -> list[JobEvent]:
+        async def op(c: Conn) -> list[JobEvent]:
+            return [event_from_row(c, row) for row in await c.fetch(_EVENTS_OF_JOB, {"job_id": job_id})]
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    async def job_counts(self) -> dict[str, int]:
+        """Jobs by status."""
+
+        async def op(c: Conn) -> dict[str, int]:
+            return {row["status"]: int(row["n"]) for row in await c.fetch(_JOB_COUNTS)}
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None before the first migration)."""
+
+        async def op(c: Conn) -> str | None:
+            return await c.fetchval(_REVISION)  # type: ignore[no-any-return]
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
 
 
-async def _by_idempotency(conn: AsyncConnection, user_id: str, key: str) -> Job | None:
-    query = sa.select(t.jobs).where(t.jobs.c.user_id == user_id, t.jobs.c.idempotency_key == key)
-    row = (await conn.execute(query)).mappings().first()
-    return None if row is None else job_from_row(row)
-
-
-async def _balance(conn: AsyncConnection, user_id: str) -> int:
-    total = await conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(_DELTA), 0)).where(t.ledger.c.user_id == user_id))
-    return int(total or 0)
+async def _one_job(statement: Sql, params: dict[str, Any], c: Conn) -> Job | None:
+    row = await c.fetchrow(statement, params)
+    return None if row is None else job_from_row(c, row)

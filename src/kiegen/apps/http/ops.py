@@ -6,13 +6,11 @@ from __future__ import annotations
 import logging
 
 import anyio
-import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kiegen.adapters.sqlalchemy import schema
-from kiegen.adapters.sqlalchemy.migrate import current_revision, head_revision
+from kiegen.adapters.sqlalchemy.migrate import head_revision
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 from kiegen.apps.http.openapi import openapi_document
 from kiegen.apps.http.state import AppState
@@ -36,7 +34,7 @@ async def readyz(request: Request) -> Response:
     head = head_revision()
     try:
         with anyio.fail_after(PROBE_TIMEOUT_S):
-            current = await current_revision(store.engine)
+            current = await store.schema_revision()
     except Exception as exc:  # any failure to answer is "not ready", with the reason
         log.warning("readiness: database unreachable: %s", type(exc).__name__)
         body = {"status": "not_ready", "database": "unreachable", "reason": type(exc).__name__}
@@ -47,20 +45,13 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "database": "ok", "migration": current, "head": head})
 
 
-async def _job_counts(store: SqlAlchemyJobStore) -> dict[str, int]:
-    query = sa.select(schema.jobs.c.status, sa.func.count()).group_by(schema.jobs.c.status)
-    async with store.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return {str(status): int(count) for status, count in rows}
-
-
 async def metrics(request: Request) -> Response:
     state: AppState = request.app.state.kiegen
     store = state.client.store
     if isinstance(store, SqlAlchemyJobStore):
         try:
             with anyio.fail_after(PROBE_TIMEOUT_S):
-                state.metrics.set_job_counts(await _job_counts(store))
+                state.metrics.set_job_counts(await store.job_counts())
         except Exception as exc:  # the other metrics are still worth serving
             log.warning("metrics: cannot count jobs: %s", type(exc).__name__)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -197,7 +197,7 @@ class BotApp:
         store = self.client.store
         if not isinstance(store, SqlAlchemyJobStore):
             return None  # an in-memory store is this process's alone: nobody to share the bot with
-        return leader_lock(store.engine, f"telegram-polling.{self.bot.id}")
+        return leader_lock(store, f"telegram-polling.{self.bot.id}")
 
     async def _poll(self) -> None:
         self.leading = True
