@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -28,12 +28,13 @@ from kiegen.core.callbacks import (
 )
 from kiegen.core.delivery import InboxEntry, InboxOutcome, inbox_key
 from kiegen.core.errors import DuplicateEvent
+from kiegen.core.events import EventKind, JobEvent
 from kiegen.core.jobs import Evidence, Job
 from kiegen.core.tasks import evidence_from_snapshot
 from kiegen.services.context import Context
 from kiegen.services.record import record, reschedule
 
-__all__ = ["CallbackOutcome", "CallbackResult", "apply_inbox_entry", "check_soon", "handle_callback"]
+__all__ = ["CallbackOutcome", "CallbackResult", "check_soon", "handle_callback"]
 
 log = logging.getLogger("kiegen.callbacks")
 
@@ -85,9 +86,13 @@ async def handle_callback(
         if not token_matches(ctx.config.callback_secret, job_id, token):
             log.warning("callback for job %s refused: bad token", job_id, extra={"job_id": job_id})
             return CallbackResult(403, CallbackOutcome.FORGED, job_id)
-        job = await ctx.store.get(job_id)
+        # One read finds the job and whether this very body was stored before: a duplicate costs no write.
+        job, seen = await ctx.store.get_with_inbox(job_id, inbox_key(job_id, body))
         if job is None:
             return CallbackResult(404, CallbackOutcome.UNKNOWN_JOB, job_id)
+        if seen:
+            return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
+        trust = "token"
     else:
         job = await ctx.store.get_by_task(body_task) if body_task else None
         if job is None:
@@ -100,8 +105,9 @@ async def handle_callback(
             ctx.clock.now(),
         )
         if not signed:
-            await check_soon(ctx, job.id)
+            await check_soon(ctx, job.id, events=[_heard(ctx, job, trust="none", outcome="hint")])
             return CallbackResult(202, CallbackOutcome.HINT, job.id)
+        trust = "signature"
     entry = InboxEntry(
         key=inbox_key(job.id, body),
         job_id=job.id,
@@ -110,17 +116,19 @@ async def handle_callback(
         received_at=ctx.clock.now(),
     )
     verdict = _judge(ctx, job, reading)
+    story = [_heard(ctx, job, trust=trust, inbox=entry.key)]
     if verdict.evidence is not None:
         # The inbox row is written in the same transaction as the change it causes (or alone, when the
         # evidence changes nothing); a copy stored before is a duplicate and changes nothing.
         try:
-            transition = await record(ctx, job.id, verdict.evidence, current=job, inbox=entry)
+            transition = await record(ctx, job.id, verdict.evidence, current=job, inbox=entry, events=story)
         except DuplicateEvent:
             return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
         ctx.crash_hook("after_callback_stored")
         applied = transition.ignored is None
         return CallbackResult(200, CallbackOutcome.APPLIED if applied else CallbackOutcome.IGNORED, job.id)
-    if not await ctx.store.record_callback(attrs.evolve(entry, outcome=verdict.outcome, note=verdict.note)):
+    stored = attrs.evolve(entry, outcome=verdict.outcome, note=verdict.note)
+    if not await ctx.store.record_callback(stored, events=story):
         return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
     ctx.crash_hook("after_callback_stored")
     if verdict.check:
@@ -152,31 +160,18 @@ def _judge(ctx: Context, job: Job, reading: CallbackReading | Unreadable) -> _Ve
     return _Verdict(InboxOutcome.APPLIED, evidence=evidence)
 
 
-async def apply_inbox_entry(ctx: Context, entry: InboxEntry) -> CallbackOutcome:
-    """Apply a callback stored PENDING and never applied (a crash between the two, in kiegen before 0.1:
-    today the inbox row and the change it causes are written together). Used by recovery."""
-    assert entry.job_id is not None
-    job = await ctx.store.get(entry.job_id)
-    if job is None:
-        await ctx.store.mark_callback(entry.key, InboxOutcome.IGNORED, "job vanished")
-        return CallbackOutcome.IGNORED
-    verdict = _judge(ctx, job, read_callback(entry.body))
-    if verdict.evidence is None:
-        await ctx.store.mark_callback(entry.key, verdict.outcome, verdict.note)
-        if verdict.check:
-            await check_soon(ctx, job.id)
-        return CallbackOutcome(verdict.outcome.value)
-    transition = await record(ctx, job.id, verdict.evidence, current=job)
-    outcome = InboxOutcome.IGNORED if transition.ignored else InboxOutcome.APPLIED
-    await ctx.store.mark_callback(entry.key, outcome, transition.ignored or "")
-    return CallbackOutcome(outcome.value)
+def _heard(ctx: Context, job: Job, *, trust: str, **detail: str) -> JobEvent:
+    """A callback in the job's story: how far it was trusted (``token``, ``signature`` or ``none``) and, when
+    stored, its inbox key (the row holds its body and verdict)."""
+    return JobEvent(job_id=job.id, at=ctx.clock.now(), kind=EventKind.CALLBACK, detail={"trust": trust, **detail})
 
 
-async def check_soon(ctx: Context, job_id: str) -> None:
+async def check_soon(ctx: Context, job_id: str, *, events: Sequence[JobEvent] = ()) -> None:
     """Make the job due for a remote check now (the poller or a waiter will ask KIE)."""
     now = ctx.clock.now()
     await reschedule(
         ctx,
         job_id,
         lambda j: j if j.next_check_at is not None and j.next_check_at <= now else attrs.evolve(j, next_check_at=now),
+        events=events,
     )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 import attrs
 
 from kiegen.core.billing import settlement
 from kiegen.core.delivery import InboxEntry, InboxOutcome, delivery_for
 from kiegen.core.errors import ConcurrencyConflict, DuplicateEvent, JobNotFound
+from kiegen.core.events import EventKind, JobEvent
 from kiegen.core.jobs import Evidence, Job, Transition, apply
 from kiegen.services.context import Context
 
@@ -28,6 +31,7 @@ async def record(
     adjust: Callable[[Job], Job] | None = None,
     current: Job | None = None,
     inbox: InboxEntry | None = None,
+    events: Sequence[JobEvent] = (),
 ) -> Transition:
     """Apply ``evidence`` to the stored job; on a terminal change write the delivery and settle the hold in the
     same transaction. ``adjust`` may change bookkeeping fields (check counters, next check) of the result.
@@ -35,7 +39,8 @@ async def record(
     ``current`` is the job as the caller just read it (saves a read; a stale copy only costs a conflict).
     ``inbox`` is the inbound event this evidence came from: it is stored in the same transaction as the change
     (outcome APPLIED), or alone (outcome IGNORED) when the evidence changes nothing; ``DuplicateEvent`` when
-    it was stored before."""
+    it was stored before. ``events`` go into the job's story with it, and a ``status`` event with any state
+    change."""
     for _ in range(_MAX_CONFLICTS):
         job, current = current or await ctx.store.get(job_id), None
         if job is None:
@@ -45,8 +50,10 @@ async def record(
         if after == job:
             if inbox is not None:
                 ignored = attrs.evolve(inbox, outcome=InboxOutcome.IGNORED, note=transition.ignored or "")
-                if not await ctx.store.record_callback(ignored):
+                if not await ctx.store.record_callback(ignored, events=events):
                     raise DuplicateEvent(inbox.key)
+            else:
+                await ctx.store.add_events(events)
             return transition
         ledger = [entry for entry in (settlement(transition),) if entry is not None]
         deliveries = [d for d in (delivery_for(transition),) if d is not None]
@@ -57,6 +64,7 @@ async def record(
                 ledger=ledger,
                 deliveries=deliveries,
                 inbox=attrs.evolve(inbox, outcome=InboxOutcome.APPLIED) if inbox is not None else None,
+                events=[*events, *_status_change(transition.before, after, evidence, ctx.clock.now())],
             )
         except ConcurrencyConflict:
             continue
@@ -80,8 +88,25 @@ async def record(
     raise ConcurrencyConflict(job_id)
 
 
-async def reschedule(ctx: Context, job_id: str, change: Callable[[Job], Job]) -> Job | None:
-    """Store a bookkeeping change (next check time, attempts) unless the job became terminal meanwhile."""
+def _status_change(before: Job, after: Job, evidence: Evidence, now: datetime) -> list[JobEvent]:
+    if before.status is after.status:
+        return []
+    detail: dict[str, Any] = {"from": before.status.value, "to": after.status.value, "source": evidence.source}
+    if after.task_id != before.task_id:
+        detail["task_id"] = after.task_id
+    if after.error_code:
+        detail |= {"error_code": after.error_code, "error_message": after.error_message}
+    if after.late:
+        detail["late"] = True
+    return [JobEvent(job_id=after.id, at=now, kind=EventKind.STATUS, detail=detail)]
+
+
+async def reschedule(
+    ctx: Context, job_id: str, change: Callable[[Job], Job], *, events: Sequence[JobEvent] = ()
+) -> Job | None:
+    """Store a bookkeeping change (next check time, attempts) unless the job became terminal meanwhile;
+    ``events`` go into the job's story with the change (never alone: an untrusted hint that changes nothing
+    writes nothing)."""
     for _ in range(_MAX_CONFLICTS):
         job = await ctx.store.get(job_id)
         if job is None or job.terminal:
@@ -90,7 +115,7 @@ async def reschedule(ctx: Context, job_id: str, change: Callable[[Job], Job]) ->
         if changed == job:
             return job
         try:
-            stored = await ctx.store.save(changed, expected_version=job.version)
+            stored = await ctx.store.save(changed, expected_version=job.version, events=events)
         except ConcurrencyConflict:
             continue
         await ctx.notifier.publish(job_id)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import attrs
 
 from kiegen.core.errors import ConcurrencyConflict, KieError, KieTaskNotFound
+from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Evidence, EvidenceKind, Job
 from kiegen.core.polling import schedule_after_check
 from kiegen.core.tasks import evidence_from_snapshot
@@ -45,6 +46,7 @@ async def refresh(ctx: Context, job: Job) -> Job:
     try:
         snapshot = await ctx.kie.get_task(job.task_id)
     except KieTaskNotFound as exc:
+        story = [JobEvent.checked(job, ctx.clock.now(), error="task not found", code=exc.code)]
         since = (now - (job.submitted_at or job.created_at)).total_seconds()
         if since >= policy.not_visible_grace_s:
             not_found = Evidence(
@@ -54,16 +56,18 @@ async def refresh(ctx: Context, job: Job) -> Job:
                 error_code="task_not_found",
                 error_message=exc.message,
             )
-            return (await record(ctx, job.id, not_found, adjust=counted)).after
-        return await reschedule(ctx, job.id, counted) or job
+            return (await record(ctx, job.id, not_found, adjust=counted, events=story)).after
+        return await reschedule(ctx, job.id, counted, events=story) or job
     except KieError as exc:
         log.warning("job %s: recordInfo failed: %s", job.id, exc.message, extra={"job_id": job.id})
-        return await reschedule(ctx, job.id, counted) or job
+        story = [JobEvent.checked(job, ctx.clock.now(), error=exc.message, code=exc.code)]
+        return await reschedule(ctx, job.id, counted, events=story) or job
+    story = [JobEvent.snapshot_checked(job, ctx.clock.now(), snapshot)]
     evidence = evidence_from_snapshot(snapshot, source="poll")
     if evidence is None:
         log.warning("job %s: KIE reports state %r", job.id, snapshot.state.value, extra={"job_id": job.id})
-        return await reschedule(ctx, job.id, counted) or job
-    return (await record(ctx, job.id, evidence, adjust=counted, current=job)).after
+        return await reschedule(ctx, job.id, counted, events=story) or job
+    return (await record(ctx, job.id, evidence, adjust=counted, current=job, events=story)).after
 
 
 async def expire(ctx: Context, job: Job) -> Job:

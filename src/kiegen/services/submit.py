@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from kiegen.core.errors import KieError, KieTransportError, KieUnavailable
+from kiegen.core.events import EventKind, JobEvent
 from kiegen.core.jobs import Evidence, Job, JobStatus
 from kiegen.core.polling import first_check_at
 from kiegen.services.context import Context, new_job_id
@@ -107,6 +108,7 @@ async def _create_task(ctx: Context, job: Job) -> Job:
             # The task may exist upstream. Leave the job PENDING: its callback can still complete it, and the
             # poller submits again after the submit grace if nothing arrives.
             log.warning("job %s: createTask outcome unknown: %s", job.id, exc.message, extra={"job_id": job.id})
+            await ctx.store.add_events([_submit_error(ctx, job, exc, "outcome unknown")])
             return await ctx.store.get(job.id) or job
         return await _defer(ctx, job, exc)
     except KieError as exc:
@@ -114,7 +116,8 @@ async def _create_task(ctx: Context, job: Job) -> Job:
             return await _defer(ctx, job, exc)
         log.warning("job %s: createTask refused: %s", job.id, exc.message, extra={"job_id": job.id})
         code = f"kie_{exc.code}" if exc.code is not None else "kie_refused"
-        transition = await record(ctx, job.id, Evidence.submit_failed(code, exc.message))
+        story = [_submit_error(ctx, job, exc, "refused")]
+        transition = await record(ctx, job.id, Evidence.submit_failed(code, exc.message), events=story)
         return transition.after
     ctx.crash_hook("after_create_task")
     transition = await record(
@@ -135,5 +138,17 @@ async def _defer(ctx: Context, job: Job, exc: KieError) -> Job:
     delay = exc.retry_after if exc.retry_after is not None else ctx.config.policy.backoff_base_s
     retry_at = ctx.clock.now() + timedelta(seconds=min(delay, ctx.config.policy.backoff_cap_s))
     log.warning("job %s: createTask deferred: %s", job.id, exc.message, extra={"job_id": job.id})
-    stored = await reschedule(ctx, job.id, lambda j: attrs.evolve(j, next_check_at=min(j.deadline_at, retry_at)))
+    story = [_submit_error(ctx, job, exc, "deferred", retry_at=retry_at.isoformat())]
+    stored = await reschedule(
+        ctx, job.id, lambda j: attrs.evolve(j, next_check_at=min(j.deadline_at, retry_at)), events=story
+    )
     return stored or job
+
+
+def _submit_error(ctx: Context, job: Job, exc: KieError, outcome: str, **detail: Any) -> JobEvent:
+    return JobEvent(
+        job_id=job.id,
+        at=ctx.clock.now(),
+        kind=EventKind.SUBMIT_ERROR,
+        detail={"attempt": job.submit_attempts, "outcome": outcome, "error": exc.message, "code": exc.code, **detail},
+    )
