@@ -1,6 +1,10 @@
-"""The same under trio: kiegen uses anyio, so it runs on either event loop.
+"""The same under trio, on the durable store: kiegen uses anyio, and its SQL store runs its drivers on threads
+of its own, so it works on either event loop.
 
-python examples/generate_trio.py "a lighthouse at dusk"
+Without KIE_API_KEY this runs against the built-in KIE simulator; jobs are kept in ``kiegen.db`` in the
+current directory (``KIEGEN_DATABASE_URL`` points elsewhere, e.g. ``postgresql://user@host/db``):
+
+    python examples/generate_trio.py "a lighthouse at dusk"
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import kiegen
 
 
 async def main(prompt: str) -> int:
-    async with kiegen.Client() as kg:
+    async with kiegen.Client.from_env() as kg:
         job = await kg.submit("qwen/text-to-image", {"prompt": prompt, "image_size": "landscape_16_9"})
         print("submitted", job.id, file=sys.stderr)
         job = await kg.wait(job.id, timeout=120)

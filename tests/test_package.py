@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import types
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import throwaway_database
 
 import kiegen
 
@@ -32,15 +35,36 @@ def test_importing_kiegen_does_not_import_optional_dependencies(module: str) -> 
     assert done.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("example", ["generate_asyncio.py", "generate_trio.py"])
-def test_the_examples_run_offline(example: str) -> None:
-    done = subprocess.run(
+def _run_example(example: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, str(ROOT / "examples" / example), "a test picture"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env={"PATH": "/usr/bin:/bin"},
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", **env},
     )
+
+
+@pytest.mark.parametrize("example", ["generate_asyncio.py", "generate_trio.py"])
+def test_the_examples_run_offline(example: str, tmp_path: Path) -> None:
+    done = _run_example(example, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("succeeded https://")
+
+
+def test_the_trio_example_keeps_its_job_in_the_sqlite_file(tmp_path: Path) -> None:
+    done = _run_example("generate_trio.py", tmp_path)
+    assert done.returncode == 0, done.stderr
+    job_id = done.stderr.split("submitted ", 1)[1].split()[0]
+    with sqlite3.connect(tmp_path / "kiegen.db") as db:
+        assert db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchall() == [("succeeded",)]
+
+
+@pytest.mark.postgres
+def test_the_trio_example_runs_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    with throwaway_database(postgres_url) as url:
+        done = _run_example("generate_trio.py", tmp_path, KIEGEN_DATABASE_URL=url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("succeeded https://")
