@@ -1,264 +1,289 @@
-"""HTTP service benchmark over real sockets: callback ingest, and the callback-to-webhook pipeline.
+"""HTTP service benchmark over real sockets, load from ``wrk`` (never an httpx client: it saturates near 300
+requests/s here and would measure itself).
 
-    python benchmarks/bench_http.py [--jobs 1000] [--ingest 2000] [--concurrency 32] [--engines sqlite,postgres]
-                                    [--skip-ingest] [--skip-pipeline]
+    python benchmarks/bench_http.py [--engines sqlite,postgres] [--connections 32] [--duration 10]
+                                    [--pipeline 20,200,1000] [--skip-ingest] [--skip-pipeline]
 
-Ingest: the app (``python -m kiegen.apps.http``, uvicorn, WARNING logs) in a subprocess; ``--ingest`` jobs are
-created (their KIE tasks never call back), then one authenticated callback per job is POSTed (the first, which
-completes the job) and then as many duplicates, ``--concurrency`` at a time; against ``GET /healthz`` on the
-same server, the same number of times, as the baseline. Prints callbacks/s and p50/p99 latency, and the
-ratio to the baseline. PostgreSQL runs when KIEGEN_BENCH_POSTGRES_URL or KIEGEN_TEST_POSTGRES_URL is set, in a
-throwaway database created on that server and dropped afterwards.
+**Ingest**, side by side in one run, every server started the same way (uvicorn as ``kiegen serve`` runs it):
+a bare Starlette endpoint (the ceiling of the server stack), ``GET /healthz`` of the kiegen service (its
+middleware and routing), then per engine: authenticated callbacks that each complete a job (applied/s: jobs
+found succeeded in the database afterwards, per second of load), and the same callbacks again (duplicates/s).
+Jobs are created beforehand through the store, with no KIE checks due; their results go to the ``none``
+recipient, so the deliverer's claims and marks are part of the load. PostgreSQL (``KIEGEN_BENCH_POSTGRES_URL``
+or ``KIEGEN_TEST_POSTGRES_URL``) runs in a throwaway database created on that server and dropped afterwards.
 
-Pipeline: ``--jobs`` generations submitted at once, the KIE simulator (another thread of this process) taking
-a random 0-2 s per task; a webhook receiver (a third thread). Three runs of the app, side by side:
-callbacks (the default policy), and two polling baselines without callbacks (no public URL): fixed 2 s and
-fixed 0.5 s polling. Prints, per run: callback (or poll) -> webhook p50/p99 (callback: from the simulator
-seeing the app's answer to the receiver seeing the webhook; polling: from the task's end to the webhook), KIE
-calls per job, and the time until every webhook arrived. Figures only, no assertions.
+**Pipeline**: see ``pipeline.py`` (task done -> webhook received at several numbers of concurrent generations).
 
-The benchmark needs the repository's root on ``sys.path`` (it reuses ``tests/http/servers.py``); it puts it
-there itself.
+Figures only, no assertions. ``wrk`` must be on PATH (``nox -s bench`` installs it from Debian's packages).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio  # noqa: TID251 -- uvicorn and the SQLAlchemy adapters are asyncio-only
+import asyncio  # noqa: TID251 -- the benchmark drives subprocesses and its own event loop
 import contextlib
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-
+from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore  # noqa: E402
+from kiegen.adapters.sqlalchemy.engine import redacted  # noqa: E402
 from kiegen.core.callbacks import callback_token  # noqa: E402
-from kiegen.simulator.app import running_in_thread  # noqa: E402
-from kiegen.simulator.engine import SimulatorConfig  # noqa: E402
-from tests.http.servers import (  # noqa: E402
-    API_KEY,
-    CALLBACK_SECRET,
-    AppProcess,
-    RandomDelayKie,
-    WebhookReceiver,
-    app_env,
-    free_port,
-    simulator,
-    submit_many,
-)
+from kiegen.core.jobs import Job, JobStatus  # noqa: E402
+from tests.http.servers import free_port, subprocess_env  # noqa: E402
 
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-SCRIPT = str(Path(__file__).resolve())
+SECRET = "bench-callback-secret-" + "0f3c9e1d7a2b4c68"
+API_KEY = "bench-api-key-" + "7c1e9a3f5d0b2468"
+WRK_THREADS = 2
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+@attrs.frozen
+class WrkResult:
+    requests: int
+    seconds: float
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: str
 
 
-async def hammer(
-    http: httpx.AsyncClient, requests: list[tuple[str, str, bytes]], concurrency: int
-) -> tuple[float, list[float], dict[int, int]]:
-    """Send ``requests`` (method, url, body) ``concurrency`` at a time; (seconds, latencies, status counts)."""
-    queue = list(reversed(requests))
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    async def worker() -> None:
-        while queue:
-            method, url, body = queue.pop()
-            started = time.perf_counter()
-            response = await http.request(method, url, content=body or None)
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies, statuses
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip()).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def success(task_id: str) -> bytes:
-    data = {
-        "taskId": task_id,
-        "state": "success",
-        "resultJson": json.dumps({"resultUrls": ["https://cdn.example/r.png"]}),
-    }
-    return json.dumps({"code": 200, "msg": "success", "data": data}).encode()
-
-
-def report(name: str, seconds: float, latencies: list[float], statuses: dict[int, int]) -> float:
-    rate = len(latencies) / seconds
-    print(
-        f"  {name:<28} {rate:8.0f} req/s   p50 {pct(latencies, 0.5) * 1000:7.2f} ms   "
-        f"p99 {pct(latencies, 0.99) * 1000:7.2f} ms   statuses {dict(sorted(statuses.items()))}"
-    )
-    return rate
-
-
-async def ingest(engine: str, database_url: str, count: int, concurrency: int, workdir: Path) -> None:
-    print(f"\nCallback ingest on {engine}: {count} jobs, concurrency {concurrency}")
-    kie = RandomDelayKie(3600, 3600, SimulatorConfig())  # tasks never finish: the callbacks are ours
-    port = free_port()
-    with simulator(kie) as kie_url:
-        # No webhooks and no KIE checks for an hour: the figures are the callback route's alone.
-        env = app_env(port=port, kie_url=kie_url, database_url=database_url, log_level="WARNING")
-        env["KIEGEN_CALLBACK_GRACE_S"] = "3600"
-        app = AppProcess(env, cwd=workdir, log=workdir / f"ingest-{engine}.log", port=port)
-        app.start()
-        try:
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-            async with httpx.AsyncClient(base_url=app.url, timeout=60, limits=limits) as http:
-                ids = await submit_many(http, count, None, concurrency=concurrency)
-                tasks = {}
-                for job_id in ids:
-                    tasks[job_id] = (await http.get(f"/v1/generations/{job_id}", headers=AUTH)).json()["task_id"]
-                secret = CALLBACK_SECRET.encode()
-                calls = [
-                    ("POST", f"/callbacks/kie/{j}?token={callback_token(secret, j)}", success(tasks[j])) for j in ids
-                ]
-                health = [("GET", "/healthz", b"")] * count
-                base = report("GET /healthz (baseline)", *await hammer(http, health, concurrency))
-                first = report("callbacks, first (applied)", *await hammer(http, calls, concurrency))
-                again = report("callbacks, duplicates", *await hammer(http, calls, concurrency))
-                print(f"  ratio to /healthz: applied {first / base:.2f}, duplicates {again / base:.2f}")
-        finally:
-            app.stop()
-
-
-async def pipeline(variant: str, count: int, workdir: Path, database_url: str) -> None:
-    kie = RandomDelayKie(0.0, 2.0, SimulatorConfig())
-    receiver = WebhookReceiver()
-    port = free_port()
-    extra: dict[str, str] = {"KIEGEN_WORKER_INTERVAL_S": "0.1"}
-    with simulator(kie) as kie_url, running_in_thread(receiver) as hook_base:
-        env = app_env(port=port, kie_url=kie_url, database_url=database_url, log_level="WARNING", **extra)
-        if variant != "callbacks":
-            env["KIEGEN_PUBLIC_URL"] = ""
-            env["KIEGEN_BENCH_FIXED_POLL_S"] = variant
-        app = AppProcess(env, cwd=workdir, log=workdir / f"pipeline-{variant}.log", port=port)
-        app.env["KIEGEN_BENCH_SERVE"] = "1"
-        app.command = [sys.executable, SCRIPT]
-        app.start()
-        try:
-            limits = httpx.Limits(max_connections=64)
-            async with httpx.AsyncClient(base_url=app.url, timeout=120, limits=limits) as http:
-                started = time.monotonic()
-                ids = await submit_many(http, count, f"{hook_base}/hook", concurrency=64)
-                deadline = time.monotonic() + 600
-                # the receiver lives in another thread: polling it is the simple way
-                while receiver.delivered(ids) < count and time.monotonic() < deadline:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                elapsed = time.monotonic() - started
-        finally:
-            app.stop()
-    delays = []
-    for job_id in ids:
-        payload = receiver.payloads.get(job_id)
-        if payload is None:
-            continue
-        task = kie.tasks[payload["data"]["task_id"]]
-        if variant == "callbacks":
-            origin = kie.answered.get(task.task_id)
-        else:  # no callback: count from the moment the task finished (what a callback would have said)
-            origin = time.monotonic() - (time.time() - task.finish_at.timestamp())
-        if origin is not None:
-            delays.append(receiver.first_seen[job_id] - origin)
-    calls = (kie.calls["create_task"] + kie.calls["get_task"]) / max(1, count)
-    label = "callbacks" if variant == "callbacks" else f"fixed {variant} s polling"
-    print(
-        f"  {label:<24} delivered {receiver.delivered(ids)}/{count}  duplicates {receiver.duplicates(ids)}  "
-        f"-> webhook p50 {pct(delays, 0.5) * 1000:8.1f} ms  p99 {pct(delays, 0.99) * 1000:8.1f} ms   "
-        f"KIE calls/job {calls:5.2f} (recordInfo {kie.calls['get_task']})   all delivered in {elapsed:5.1f} s"
+def wrk(url: str, *, duration: float, connections: int, script: Path | None = None, args: tuple[str, ...] = ()) -> WrkResult:
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{round(duration)}s", "--latency", "--timeout", "10s"]
+    if script is not None:
+        command += ["-s", str(script)]
+    command.append(url)
+    if args:
+        command += ["--", *args]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+    assert total is not None, out
+    seconds = float(total.group(2)) * (0.001 if total.group(3) == "ms" else 1.0)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=seconds,
+        rate=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        p50_ms=_ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        p99_ms=_ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        errors=errors.group(1) if errors else "",
     )
 
 
-def serve() -> None:
-    """The app for a pipeline run (a subprocess of this script): ``python -m kiegen.apps.http``, plus, for the
-    polling baselines, a fixed-interval PollPolicy (KIEGEN_BENCH_FIXED_POLL_S)."""
-    import attrs
+# servers
+
+
+def serve_bare(port: int) -> None:
+    """A bare Starlette endpoint, served exactly as ``kiegen.apps.http.serve.main`` serves the service."""
     import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
 
-    from kiegen.apps.http.serve import app_from_env
-    from kiegen.core.polling import PollPolicy
+    async def ok(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
 
-    app, settings = app_from_env()
-    fixed = os.environ.get("KIEGEN_BENCH_FIXED_POLL_S")
-    if fixed:
-        every = float(fixed)
-        client = app.state.kiegen.client
-        policy = PollPolicy(
-            callbacks=False,
-            grace_without_callback_s=every,
-            backoff_base_s=every,
-            backoff_factor=1.0,
-            backoff_cap_s=every,
-        )
-        client.ctx.config = attrs.evolve(client.ctx.config, policy=policy)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
+    from kiegen.apps.http.serve import server_options
+
+    uvicorn.run(Starlette(routes=[Route("/", ok, methods=["GET", "POST"])]), host="127.0.0.1", port=port, **server_options())
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=1000, help="generations in each pipeline run")
-    parser.add_argument("--ingest", type=int, default=2000, help="jobs (= callbacks) in the ingest run")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--engines", default="sqlite,postgres")
-    parser.add_argument("--skip-ingest", action="store_true")
-    parser.add_argument("--skip-pipeline", action="store_true")
-    args = parser.parse_args()
-    postgres = os.environ.get("KIEGEN_BENCH_POSTGRES_URL") or os.environ.get("KIEGEN_TEST_POSTGRES_URL")
-    with tempfile.TemporaryDirectory(prefix="kiegen-bench-") as tmp:
-        workdir = Path(tmp)
-        engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-        if not args.skip_ingest:
-            for engine in engines:
-                if engine == "sqlite":
-                    await ingest("SQLite", f"sqlite:///{workdir / 'ingest.db'}", args.ingest, args.concurrency, workdir)
-                elif engine == "postgres" and postgres:
-                    async with _throwaway_database(postgres) as database_url:
-                        await ingest("PostgreSQL", database_url, args.ingest, args.concurrency, workdir)
-                elif engine == "postgres":
-                    print("\nCallback ingest on PostgreSQL: skipped (set KIEGEN_TEST_POSTGRES_URL)")
-        if not args.skip_pipeline:
-            print(f"\nPipeline on SQLite: {args.jobs} concurrent generations, tasks take a random 0-2 s")
-            for variant in ("callbacks", "2", "0.5"):
-                await pipeline(variant, args.jobs, workdir, f"sqlite:///{workdir / f'pipeline-{variant}.db'}")
-
-
-@contextlib.asynccontextmanager
-async def _throwaway_database(url: str) -> AsyncIterator[str]:
-    """A new, empty database on the server of ``url`` (dropped afterwards): the benchmark never touches the
-    database ``url`` names, which may be the test suite's."""
-    import uuid
-
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    from kiegen.settings import normalize_database_url
-
-    parsed = make_url(normalize_database_url(url))
-    name = f"kiegen_bench_{uuid.uuid4().hex[:8]}"
-    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(dsn)
+@contextlib.contextmanager
+def process(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=out, cwd=log.parent)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield parsed.set(database=name).render_as_string(hide_password=False)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _wait_listening(port, proc, log)
+        yield proc
     finally:
-        await admin.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    import socket
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on {port}: {log.read_text()[-2000:]}")
+
+
+def app_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
+    return subprocess_env(
+        KIEGEN_DATABASE_URL=database_url,
+        KIEGEN_PORT=str(port),
+        KIEGEN_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        KIEGEN_CALLBACK_SECRET=SECRET,
+        KIEGEN_API_KEYS=API_KEY,
+        KIEGEN_LOG_LEVEL="WARNING",
+        **extra,
+    )
+
+
+# ingest
+
+
+def _job(n: int, now: datetime) -> Job:
+    return Job(
+        id=f"bench{n:07d}{uuid.uuid4().hex[:8]}",
+        model="z-image",
+        inputs={"prompt": "a fox", "aspect_ratio": "1:1"},
+        recipient="none",
+        status=JobStatus.SUBMITTED,
+        task_id=f"task{n:07d}{uuid.uuid4().hex[:8]}",
+        created_at=now,
+        updated_at=now,
+        submitted_at=now,
+        deadline_at=now + timedelta(hours=2),
+        next_check_at=None,
+    )
+
+
+def _callback(job: Job) -> str:
+    body = {
+        "code": 200,
+        "msg": "Playground task completed successfully.",
+        "data": {
+            "taskId": job.task_id,
+            "model": job.model,
+            "state": "success",
+            "param": json.dumps({"model": job.model, "input": dict(job.inputs)}),
+            "resultJson": json.dumps({"resultUrls": [f"https://file.aiquickdraw.com/s/{job.task_id}.png"]}),
+            "failCode": None,
+            "failMsg": None,
+            "costTime": 8,
+            "completeTime": 1787567409000,
+            "createTime": 1787567320000,
+            "creditsConsumed": 0.8,
+        },
+    }
+    return f"/callbacks/kie/{job.id}?token={callback_token(SECRET.encode(), job.id)}\t{json.dumps(body)}"
+
+
+async def prefill(url: str, count: int) -> list[str]:
+    """``count`` submitted jobs, created through the store; their callback requests."""
+    now = datetime.now(UTC)
+    jobs = [_job(n, now) for n in range(count)]
+    async with await SqlAlchemyJobStore.open(url) as store:
+        for start in range(0, count, 500):
+            await asyncio.gather(*(store.create_job(job) for job in jobs[start : start + 500]))
+    return [_callback(job) for job in jobs]
+
+
+async def counts(url: str) -> dict[str, int]:
+    async with await SqlAlchemyJobStore.open(url, migrate=False) as store:
+        return await store.job_counts()
+
+
+def ingest(database_url: str, label: str, args: argparse.Namespace, work: Path) -> list[tuple[str, WrkResult, int | None]]:
+    # Enough jobs that no wrk thread comes round to its first callback again within the run.
+    jobs = int(args.max_rate * args.duration)
+    requests = asyncio.run(prefill(database_url, jobs))
+    script_args = work / f"callbacks-{label}.txt"
+    script_args.write_text("\n".join(requests) + "\n")
+    port = free_port()
+    env = app_env(database_url, port)
+    rows: list[tuple[str, WrkResult, int | None]] = []
+    with process([sys.executable, "-m", "kiegen.apps.http"], env, port, work / f"app-{label}.log"):
+        base = f"http://127.0.0.1:{port}"
+        wrk(f"{base}/healthz", duration=2, connections=args.connections)  # warm-up
+        rows.append((f"{label} GET /healthz", wrk(f"{base}/healthz", duration=args.duration, connections=args.connections), None))
+        applied = wrk(base, duration=args.duration, connections=args.connections, script=HERE / "wrk_callbacks.lua", args=(str(script_args), str(WRK_THREADS)))
+        succeeded = asyncio.run(counts(database_url)).get("succeeded", 0)
+        rows.append((f"{label} callbacks, first copy (applied)", applied, succeeded))
+        duplicate = wrk(base, duration=args.duration, connections=args.connections, script=HERE / "wrk_callbacks.lua", args=(str(script_args), str(WRK_THREADS)))
+        rows.append((f"{label} callbacks, same again (duplicates)", duplicate, None))
+    return rows
+
+
+@contextlib.contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    from tests.conftest import throwaway_database
+
+    with throwaway_database(server_url) as url:
+        yield url
+
+
+def report(rows: list[tuple[str, WrkResult, int | None]], bare: WrkResult, duration: float) -> None:
+    print(f"\n{'load (wrk, ' + str(WRK_THREADS) + ' threads)':<46} {'req/s':>9} {'applied/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'÷ bare':>7}")
+    for name, result, applied in [("bare Starlette endpoint", bare, None), *rows]:
+        rate = applied / result.seconds if applied is not None else None
+        shown = f"{rate:10.0f}" if rate is not None else f"{'':>10}"
+        ratio = (rate if rate is not None else result.rate) / bare.rate
+        print(
+            f"{name:<46} {result.rate:9.0f} {shown} {result.p50_ms:8.2f} {result.p99_ms:8.2f} "
+            f"{result.non_2xx:8d} {ratio:7.3f}" + (f"  ({result.errors})" if result.errors else "")
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--max-rate", type=float, default=6000.0, help="jobs prepared per second of load")
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_http: wrk is not on PATH (apt-get install wrk; nox -s bench installs it)")
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    pg_server = os.environ.get("KIEGEN_BENCH_POSTGRES_URL") or os.environ.get("KIEGEN_TEST_POSTGRES_URL")
+    with tempfile.TemporaryDirectory(prefix="kiegen-bench-") as tmp:
+        work = Path(tmp)
+        port = free_port()
+        env = subprocess_env()
+        with process([sys.executable, __file__, "--serve-bare", str(port)], env, port, work / "bare.log"):
+            wrk(f"http://127.0.0.1:{port}/", duration=2, connections=args.connections)
+            bare = wrk(f"http://127.0.0.1:{port}/", duration=args.duration, connections=args.connections)
+        rows: list[tuple[str, WrkResult, int | None]] = []
+        if "sqlite" in engines:
+            rows += ingest(f"sqlite:///{work / 'kiegen.db'}", "sqlite", args, work)
+        if "postgres" in engines:
+            if pg_server is None:
+                print("postgres: skipped (set KIEGEN_BENCH_POSTGRES_URL or KIEGEN_TEST_POSTGRES_URL)")
+            else:
+                print(f"postgres: {redacted(pg_server)} (a throwaway database)")
+                with postgres_database(pg_server) as url:
+                    rows += ingest(url, "postgres", args, work)
+        report(rows, bare, args.duration)
 
 
 if __name__ == "__main__":
-    if os.environ.get("KIEGEN_BENCH_SERVE"):
-        serve()
-    else:
-        asyncio.run(main())
+    main()

@@ -163,7 +163,7 @@ class PostgresDatabase:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer_task: asyncio.Task[None] | None = None
         self.batches = 0
-        self.writes = 0
+        self.writes_done = 0
 
     # lifecycle
 
@@ -368,5 +368,5 @@ class PostgresDatabase:
                 pending.error = store_error(exc)
             return []
         self.batches += 1
-        self.writes += len(batch) - len(retry)
+        self.writes_done += len(batch) - len(retry)
         return retry

@@ -1,21 +1,25 @@
-"""SQLite through the ``sqlite3`` module: one writer thread with group commit, readers on the caller's thread.
+"""SQLite through the ``sqlite3`` module: one writer per process with group commit, on the caller's thread.
 
-**Writes** queue to one writer thread per database and process. It takes every write waiting (up to
-``max_batch``; after waiting up to ``linger_s`` for more when it has fewer), opens one ``BEGIN IMMEDIATE``
-transaction, runs each operation in its own ``SAVEPOINT`` (a failing operation rolls back its savepoint only
-and its caller gets the error), commits once and only then wakes the callers: "stored, then answered" holds
-for every caller of the batch, and a process killed before the COMMIT leaves nothing of the batch behind.
-While a batch commits, the next one gathers, so batches grow with the load and a quiet store commits each
-write at once. ``BEGIN IMMEDIATE`` takes the database's write lock before the first read, and other
-processes' writers wait for it under the busy timeout.
+**Writes** queue to the process's one writer connection. The first caller to find no batch running leads:
+it lets the event loop run once (every write that comes in meanwhile joins), takes the database's write lock
+(``BEGIN IMMEDIATE``; while another process holds it, the leader waits asynchronously, never blocking the
+loop), runs each operation in its own ``SAVEPOINT`` (a failing operation rolls back its savepoint only and its
+caller gets the error), commits once, and only then wakes the callers: "stored, then answered" holds for every
+caller of the batch, and a process killed before the COMMIT leaves nothing of the batch behind. When its own
+write is done the leader hands the lead to the next waiting caller. Batches grow with the load; a quiet store
+commits each write at once.
 
-**Reads** run on the calling thread, synchronously: an indexed SELECT on a WAL database never waits for the
-writer and takes microseconds, less than a hop to a thread and back (measured in ``benchmarks/bench_store.py``:
-see docs/PERFORMANCE.md). Each read is one statement, consistent on its own. ``reads="thread"`` runs them on a
-worker thread instead (for long scans).
+The batch runs on the event loop's thread, synchronously: a statement of these operations takes microseconds,
+and a thread would cost more than it saves, because CPython hands the GIL back to a waiting thread only every
+few milliseconds while the loop is busy (measured with ``writes="thread"``, the same batches on a writer
+thread: see docs/PERFORMANCE.md). WAL checkpoints, which write and sync the database file, run on a
+checkpointer thread of their own (``PASSIVE``: they never block the writer).
+
+**Reads** run on the calling thread too: an indexed SELECT on a WAL database never waits for the writer.
+Each read is one statement, consistent on its own. ``reads="thread"`` runs them on a worker thread instead.
 
 WAL journal, ``synchronous = NORMAL`` (durable across application crashes; an OS crash may lose the last
-commits), a 30 s busy timeout. Checkpoints happen on the writer thread, after its commits.
+commits), a 30 s bound on waiting for another process's write lock. Use the store from one event loop.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from kiegen.adapters.sqlalchemy.bridge import Pending, finish_all
 from kiegen.adapters.sqlalchemy.sql import (
@@ -48,6 +53,9 @@ T = TypeVar("T")
 Op = Callable[[Conn], Coroutine[Any, Any, T]]
 
 BUSY_TIMEOUT_MS = 30_000
+_READ_BUSY_TIMEOUT_MS = 5_000
+_CHECKPOINT_EVERY = 1000
+"""Commits between two checkpoints (SQLite's own automatic checkpoint comes after about 1000 pages)."""
 _EMPTY: Mapping[str, Any] = {}
 _STOP = object()
 
@@ -88,16 +96,20 @@ class SqliteConn(SqliteCodec):
         pass
 
 
-def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
-    """A connection in autocommit mode (the store says BEGIN itself), WAL, busy timeout, named rows."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+def connect(path: str, *, role: Literal["writer", "inline-writer", "reader", "checkpointer"]) -> sqlite3.Connection:
+    """A connection in autocommit mode (the store says BEGIN itself), WAL, named rows. The inline writer never
+    waits in SQLite's busy handler (it would block the event loop): it waits for the lock itself."""
+    busy = {"writer": BUSY_TIMEOUT_MS, "inline-writer": 0, "reader": _READ_BUSY_TIMEOUT_MS}.get(role, BUSY_TIMEOUT_MS)
+    conn = sqlite3.connect(path, timeout=busy / 1000, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if readonly:
+    conn.execute(f"PRAGMA busy_timeout = {busy}")
+    if role == "reader":
         conn.execute("PRAGMA query_only = 1")
-    else:
+    elif role != "checkpointer":
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+    if role == "inline-writer":
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
     return conn
 
 
@@ -121,9 +133,23 @@ def _failure(exc: BaseException) -> BaseException:
     return exc
 
 
+class _Write:
+    """One write of the inline writer: its operation, then its value or error."""
+
+    __slots__ = ("done", "error", "event", "lead", "op", "value")
+
+    def __init__(self, op: Op[Any]) -> None:
+        self.op = op
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.lead = False
+        self.event = anyio.Event()
+
+
 class SqliteDatabase:
     """Start with ``await db.start()``, stop with ``await db.aclose()``. ``before_commit(n)`` (tests only:
-    the crash harness) runs on the writer thread after a batch's ``n`` savepoints, before its COMMIT."""
+    the crash harness) runs after a batch's ``n`` savepoints, just before its COMMIT."""
 
     dialect = "sqlite"
 
@@ -133,23 +159,35 @@ class SqliteDatabase:
         *,
         max_batch: int = 256,
         linger_s: float = 0.0,
+        writes: Literal["inline", "thread"] = "inline",
         reads: Literal["inline", "thread"] = "inline",
         before_commit: Callable[[int], None] | None = None,
     ) -> None:
         self.path = path
         self.max_batch = max_batch
         self.linger_s = linger_s
+        self.writes = writes
         self.reads = reads
         self._before_commit = before_commit
+        self._started = False
+        self._closed = False
+        # inline writer
+        self._writer_conn: sqlite3.Connection | None = None
+        self._waiting: list[_Write] = []
+        self._leader: _Write | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._checkpoint_due = threading.Event()
+        self._since_checkpoint = 0
+        # writer thread
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        # readers
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._all_readers: list[sqlite3.Connection] = []
-        self._closed = False
         self.batches = 0
         """Batches committed (for benchmarks and tests: writes / batches is the mean batch size)."""
-        self.writes = 0
+        self.writes_done = 0
 
     # lifecycle
 
@@ -161,28 +199,47 @@ class SqliteDatabase:
             raise store_error(exc) from None
 
     async def start(self) -> None:
-        if self._writer is not None:
+        if self._started:
             return
-        conn = await anyio.to_thread.run_sync(self._open_writer)
-        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="kiegen-sqlite-writer", daemon=True)
-        self._writer.start()
+        role: Literal["writer", "inline-writer"] = "inline-writer" if self.writes == "inline" else "writer"
+        conn = await anyio.to_thread.run_sync(self._open, role)
+        if self.writes == "inline":
+            self._writer_conn = conn
+            self._checkpointer = threading.Thread(
+                target=self._checkpoints, name="kiegen-sqlite-checkpoints", daemon=True
+            )
+            self._checkpointer.start()
+        else:
+            self._writer = threading.Thread(
+                target=self._write_loop, args=(conn,), name="kiegen-sqlite-writer", daemon=True
+            )
+            self._writer.start()
+        self._started = True
 
-    def _open_writer(self) -> sqlite3.Connection:
+    def _open(self, role: Literal["writer", "inline-writer", "checkpointer"]) -> sqlite3.Connection:
         try:
-            return connect(self.path)
+            return connect(self.path, role=role)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the SQLite database {self.path!r}: {exc}") from None
 
     async def aclose(self) -> None:
-        writer, self._writer = self._writer, None
         self._closed = True
+        self._started = False
+        writer, self._writer = self._writer, None
         if writer is not None:
             self._queue.put(_STOP)
             await anyio.to_thread.run_sync(writer.join)
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            self._checkpoint_due.set()
+            await anyio.to_thread.run_sync(checkpointer.join)
+        conn, self._writer_conn = self._writer_conn, None
+        if conn is not None:
+            conn.close()
         with self._readers_lock:
             readers, self._all_readers, self._readers = self._all_readers, [], []
-        for conn in readers:
-            conn.close()
+        for reader in readers:
+            reader.close()
 
     # reads
 
@@ -206,7 +263,7 @@ class SqliteDatabase:
             conn = self._readers.pop() if self._readers else None
         if conn is None:
             try:
-                conn = connect(self.path, readonly=True)
+                conn = connect(self.path, role="reader")
             except sqlite3.Error as exc:
                 raise store_error(exc) from None
             with self._readers_lock:
@@ -220,20 +277,108 @@ class SqliteDatabase:
     # writes
 
     async def write(self, op: Op[T]) -> T:
-        if self._writer is None:
+        if not self._started:
             raise StoreError("the store is not open (use 'async with' or await open())")
-        pending: Pending[T] = Pending(op)
-        self._queue.put(pending)
-        return await pending.result()
+        if self.writes == "thread":
+            pending: Pending[T] = Pending(op)
+            self._queue.put(pending)
+            return await pending.result()
+        write = _Write(op)
+        self._waiting.append(write)
+        try:
+            if self._leader is None:
+                self._leader = write
+                write.lead = True
+            else:
+                await write.event.wait()  # done by a leader, or handed the lead
+            if not write.done:
+                await self._lead(write)
+        except BaseException:
+            if not write.done:  # cancelled before its batch began: it is not written at all
+                self._waiting.remove(write)
+                if write.lead:
+                    self._hand_over()
+            raise
+        if write.error is not None:
+            raise write.error
+        return write.value  # type: ignore[no-any-return]
+
+    async def _lead(self, mine: _Write) -> None:
+        """Run batches until ``mine`` is done, then hand the lead to the next waiting write."""
+        await anyio.lowlevel.checkpoint()  # let the writes of this turn of the loop join the batch
+        while not mine.done:
+            try:
+                await self._lock_database()
+            except StoreError as error:
+                for write in self._take():
+                    write.error, write.done = error, True
+                    write.event.set()
+                continue
+            batch = self._take()
+            assert self._writer_conn is not None
+            self._commit(self._writer_conn, batch)
+            for write in batch:
+                write.done = True
+                write.event.set()
+        self._hand_over()
+
+    def _take(self) -> list[_Write]:
+        batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+        return batch
+
+    def _hand_over(self) -> None:
+        """Give the lead to the first write still waiting (or to nobody)."""
+        self._leader = None
+        if self._waiting:
+            write = self._leader = self._waiting[0]
+            write.lead = True
+            write.event.set()
+
+    async def _lock_database(self) -> None:
+        """``BEGIN IMMEDIATE``, waiting (without blocking the loop) while another process holds the lock."""
+        raw = self._writer_conn
+        if raw is None:
+            raise StoreError("the store is closed")
+        delay, waited = 0.0005, 0.0
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or waited >= BUSY_TIMEOUT_MS / 1000:
+                    raise store_error(exc) from None
+            await anyio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.025)
+
+    def _checkpoints(self) -> None:
+        """The checkpointer thread: copy committed WAL frames into the database file, off the event loop."""
+        conn = self._open("checkpointer")
+        try:
+            while not self._closed:
+                self._checkpoint_due.wait(timeout=1.0)
+                self._checkpoint_due.clear()
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
+        """The writer thread (``writes="thread"``)."""
         try:
             while True:
                 first = self._queue.get()
                 if first is _STOP:
                     return
                 batch, stop = self._gather(first)
-                self._commit(conn, batch)
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    for pending in batch:
+                        pending.error = store_error(exc)
+                else:
+                    self._commit(conn, batch)
                 finish_all(batch)
                 if stop:
                     return
@@ -262,22 +407,17 @@ class SqliteDatabase:
             batch.append(item)
         return batch, False
 
-    def _commit(self, raw: sqlite3.Connection, batch: list[Pending[Any]]) -> None:
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            for pending in batch:
-                pending.error = store_error(exc)
-            return
+    def _commit(self, raw: sqlite3.Connection, batch: Sequence[_Write] | Sequence[Pending[Any]]) -> None:
+        """Run ``batch`` in the transaction just begun, a savepoint each, and commit it (or roll it all back)."""
         conn = SqliteConn(raw)
         try:
-            for pending in batch:
+            for write in batch:
                 raw.execute("SAVEPOINT op")
                 try:
-                    pending.value = drive(pending.op(conn))
+                    write.value = drive(write.op(conn))
                 except Exception as exc:
                     raw.execute("ROLLBACK TO op")
-                    pending.error = _failure(exc)
+                    write.error = _failure(exc)
                 raw.execute("RELEASE op")
             if self._before_commit is not None:
                 self._before_commit(len(batch))
@@ -285,9 +425,13 @@ class SqliteDatabase:
         except sqlite3.Error as exc:  # the transaction itself failed (disk full, I/O error): nothing is kept
             with contextlib.suppress(sqlite3.Error):
                 raw.execute("ROLLBACK")
-            for pending in batch:
-                pending.value = None
-                pending.error = store_error(exc)
+            for write in batch:
+                write.value = None
+                write.error = store_error(exc)
             return
         self.batches += 1
-        self.writes += len(batch)
+        self.writes_done += len(batch)
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= _CHECKPOINT_EVERY:
+            self._since_checkpoint = 0
+            self._checkpoint_due.set()

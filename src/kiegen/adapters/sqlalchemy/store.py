@@ -194,6 +194,7 @@ def open_database(
     max_batch: int = 256,
     before_commit: Callable[[int], None] | None = None,
     sqlite_reads: Literal["inline", "thread"] = "inline",
+    sqlite_writes: Literal["inline", "thread"] = "inline",
 ) -> Any:
     """The database behind a store (not started): ``SqliteDatabase`` or ``PostgresDatabase``."""
     try:
@@ -210,7 +211,9 @@ def open_database(
                 f"KIEGEN_DATABASE_URL {redacted(parsed)!r}: the SQL store needs a database file "
                 "(sqlite:///path/to/kiegen.db); for a store in memory use kiegen.adapters.memory"
             )
-        return SqliteDatabase(path, max_batch=max_batch, reads=sqlite_reads, before_commit=before_commit)
+        return SqliteDatabase(
+            path, max_batch=max_batch, reads=sqlite_reads, writes=sqlite_writes, before_commit=before_commit
+        )
     if backend == "postgresql":
         from kiegen.adapters.sqlalchemy.postgres import PostgresDatabase
 

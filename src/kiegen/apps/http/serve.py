@@ -41,7 +41,7 @@ from kiegen.ports.kie import KieGateway
 from kiegen.ports.messaging import Messenger
 from kiegen.settings import Settings, load_or_create_secret
 
-__all__ = ["API_KEY_FILE", "DRAIN_S", "GRACEFUL_S", "app_from_env", "main"]
+__all__ = ["API_KEY_FILE", "DRAIN_S", "GRACEFUL_S", "app_from_env", "main", "server_options"]
 
 log = logging.getLogger("kiegen.http")
 
@@ -97,6 +97,18 @@ def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Sett
     return app, settings
 
 
+def server_options() -> dict[str, Any]:
+    """How uvicorn serves the app (``benchmarks/bench_http.py`` serves its bare baseline endpoint the same way,
+    so that the two compare). uvicorn picks uvloop and httptools when they are installed (``kiegen[http]``)."""
+    return {
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": GRACEFUL_S,
+        "ws": "none",
+    }
+
+
 def main() -> int:
     import uvicorn
 
@@ -105,14 +117,5 @@ def main() -> int:
     except ConfigurationError as exc:
         print(f"kiegen: {exc.message}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=GRACEFUL_S,
-        ws="none",
-    )
+    uvicorn.run(app, host=settings.host, port=settings.port, **server_options())
     return 0
