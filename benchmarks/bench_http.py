@@ -34,7 +34,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import attrs
 
@@ -69,7 +68,9 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, *, duration: float, connections: int, script: Path | None = None, args: tuple[str, ...] = ()) -> WrkResult:
+def wrk(
+    url: str, *, duration: float, connections: int, script: Path | None = None, args: tuple[str, ...] = ()
+) -> WrkResult:
     command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{round(duration)}s", "--latency", "--timeout", "10s"]
     if script is not None:
         command += ["-s", str(script)]
@@ -109,7 +110,9 @@ def serve_bare(port: int) -> None:
 
     from kiegen.apps.http.serve import server_options
 
-    uvicorn.run(Starlette(routes=[Route("/", ok, methods=["GET", "POST"])]), host="127.0.0.1", port=port, **server_options())
+    uvicorn.run(
+        Starlette(routes=[Route("/", ok, methods=["GET", "POST"])]), host="127.0.0.1", port=port, **server_options()
+    )
 
 
 @contextlib.contextmanager
@@ -209,7 +212,9 @@ async def counts(url: str) -> dict[str, int]:
         return await store.job_counts()
 
 
-def ingest(database_url: str, label: str, args: argparse.Namespace, work: Path) -> list[tuple[str, WrkResult, int | None]]:
+def ingest(
+    database_url: str, label: str, args: argparse.Namespace, work: Path
+) -> list[tuple[str, WrkResult, int | None]]:
     # Enough jobs that no wrk thread comes round to its first callback again within the run.
     jobs = int(args.max_rate * args.duration)
     requests = asyncio.run(prefill(database_url, jobs))
@@ -221,11 +226,29 @@ def ingest(database_url: str, label: str, args: argparse.Namespace, work: Path) 
     with process([sys.executable, "-m", "kiegen.apps.http"], env, port, work / f"app-{label}.log"):
         base = f"http://127.0.0.1:{port}"
         wrk(f"{base}/healthz", duration=2, connections=args.connections)  # warm-up
-        rows.append((f"{label} GET /healthz", wrk(f"{base}/healthz", duration=args.duration, connections=args.connections), None))
-        applied = wrk(base, duration=args.duration, connections=args.connections, script=HERE / "wrk_callbacks.lua", args=(str(script_args), str(WRK_THREADS)))
+        rows.append(
+            (
+                f"{label} GET /healthz",
+                wrk(f"{base}/healthz", duration=args.duration, connections=args.connections),
+                None,
+            )
+        )
+        applied = wrk(
+            base,
+            duration=args.duration,
+            connections=args.connections,
+            script=HERE / "wrk_callbacks.lua",
+            args=(str(script_args), str(WRK_THREADS)),
+        )
         succeeded = asyncio.run(counts(database_url)).get("succeeded", 0)
         rows.append((f"{label} callbacks, first copy (applied)", applied, succeeded))
-        duplicate = wrk(base, duration=args.duration, connections=args.connections, script=HERE / "wrk_callbacks.lua", args=(str(script_args), str(WRK_THREADS)))
+        duplicate = wrk(
+            base,
+            duration=args.duration,
+            connections=args.connections,
+            script=HERE / "wrk_callbacks.lua",
+            args=(str(script_args), str(WRK_THREADS)),
+        )
         rows.append((f"{label} callbacks, same again (duplicates)", duplicate, None))
     return rows
 
@@ -239,7 +262,9 @@ def postgres_database(server_url: str) -> Iterator[str]:
 
 
 def report(rows: list[tuple[str, WrkResult, int | None]], bare: WrkResult, duration: float) -> None:
-    print(f"\n{'load (wrk, ' + str(WRK_THREADS) + ' threads)':<46} {'req/s':>9} {'applied/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'÷ bare':>7}")
+    print(
+        f"\n{'load (wrk, ' + str(WRK_THREADS) + ' threads)':<46} {'req/s':>9} {'applied/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'÷ bare':>7}"
+    )
     for name, result, applied in [("bare Starlette endpoint", bare, None), *rows]:
         rate = applied / result.seconds if applied is not None else None
         shown = f"{rate:10.0f}" if rate is not None else f"{'':>10}"

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import throwaway_database
-
 import kiegen
+from tests.conftest import throwaway_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
