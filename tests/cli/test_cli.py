@@ -40,26 +40,51 @@ def kiegen(
     )
 
 
-def test_models_json_lists_the_four_models_with_their_documented_inputs(tmp_path: Path) -> None:
+INPUT_KEYS = {
+    "name",
+    "type",
+    "required",
+    "enum",
+    "min",
+    "max",
+    "min_length",
+    "max_length",
+    "min_items",
+    "max_items",
+    "default",
+    "description",
+}
+
+
+def test_models_json_lists_the_catalogue_with_the_four_free_models_and_their_documented_inputs(
+    tmp_path: Path,
+) -> None:
     done = kiegen("models", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     models = {m["id"]: m for m in json.loads(done.stdout)}
-    assert set(models) == {"z-image", "qwen/text-to-image", "qwen/image-to-image", "qwen/image-edit"}
+    assert {m for m, spec in models.items() if spec["price"] == 0} == {
+        "z-image",
+        "qwen/text-to-image",
+        "qwen/image-to-image",
+        "qwen/image-edit",
+    }
+    assert len(models) > 70 and {"google/nano-banana-edit", "kling-2.6/text-to-video"} <= set(models)
     for model in models.values():
-        assert set(model) == {"id", "title", "kind", "price", "inputs"}
-        assert model["price"] == 0
+        assert set(model) == {
+            "id",
+            "title",
+            "kind",
+            "media",
+            "description",
+            "price",
+            "kie_credits",
+            "deadline_s",
+            "docs",
+            "enabled",
+            "inputs",
+        }
         for spec in model["inputs"]:
-            assert set(spec) == {
-                "name",
-                "type",
-                "required",
-                "enum",
-                "min",
-                "max",
-                "max_length",
-                "default",
-                "description",
-            }
+            assert set(spec) == INPUT_KEYS
     edit = {i["name"]: i for i in models["qwen/image-edit"]["inputs"]}
     assert edit["prompt"]["max_length"] == 2000
     assert (edit["num_inference_steps"]["min"], edit["num_inference_steps"]["max"]) == (2, 49)
@@ -73,10 +98,49 @@ def test_models_json_lists_the_four_models_with_their_documented_inputs(tmp_path
         "enum": ["1:1", "4:3", "3:4", "16:9", "9:16"],
         "min": None,
         "max": None,
+        "min_length": None,
         "max_length": None,
+        "min_items": None,
+        "max_items": None,
         "default": "1:1",
         "description": zimage["aspect_ratio"]["description"],
     }
+    photos = {i["name"]: i for i in models["google/nano-banana-edit"]["inputs"]}["image_urls"]
+    assert (photos["type"], photos["required"], photos["max_items"]) == ("url_list", True, 10)
+    assert models["kling-2.6/text-to-video"]["media"] == "video"
+
+
+def test_models_groups_by_kind_and_prices_shows_cost_price_and_margin(tmp_path: Path) -> None:
+    listed = kiegen("models", cwd=tmp_path, env={"KIEGEN_PRICES": "google/nano-banana=80"})
+    priced = kiegen("models", "--prices", cwd=tmp_path, env={"KIEGEN_PRICE_MARKUP": "2"})
+
+    assert listed.returncode == 0 and priced.returncode == 0, listed.stderr + priced.stderr
+    headers = [line for line in listed.stdout.splitlines() if line.startswith("== ")]
+    assert [h.split()[1] for h in headers] == [
+        "text-to-image",
+        "image-to-image",
+        "edit",
+        "upscale",
+        "text-to-video",
+        "image-to-video",
+    ]
+    assert "google/nano-banana  (Nano Banana: KIE <=50* credits, price 80 credits)" in listed.stdout
+    rows = {line.split()[0]: line.split() for line in priced.stdout.splitlines()[1:] if line and line[0] != "*"}
+    assert rows["z-image"][3] == "free"
+    assert rows["google/nano-banana"][2:] == ["<=50*", "100", ">=50*"]  # ceil(50 x 2); margin at least 50
+    assert rows["kling-2.6/text-to-video"][2:] == ["<=500*", "1000", ">=500*"]
+
+
+def test_models_enabled_lists_what_the_bot_offers(tmp_path: Path) -> None:
+    env = {"KIEGEN_MODELS_ENABLED": "z-image, google/nano-banana"}
+
+    done = kiegen("models", "--json", "--enabled", cwd=tmp_path, env=env)
+    wrong = kiegen("models", cwd=tmp_path, env={"KIEGEN_MODELS_ENABLED": "google/nano-banan"})
+
+    assert [m["id"] for m in json.loads(done.stdout)] == ["z-image", "google/nano-banana"]
+    assert wrong.returncode == 2
+    assert "google/nano-banan (did you mean google/nano-banana?)" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
 
 
 def test_generate_saves_a_png_with_no_account(tmp_path: Path) -> None:

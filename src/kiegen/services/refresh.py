@@ -8,7 +8,7 @@ from datetime import timedelta
 import attrs
 
 from kiegen.core.errors import ConcurrencyConflict, KieError, KieTaskNotFound
-from kiegen.core.jobs import Evidence, EvidenceKind, Job
+from kiegen.core.jobs import Evidence, EvidenceKind, EvidenceSource, Job
 from kiegen.core.polling import schedule_after_check
 from kiegen.core.tasks import evidence_from_snapshot
 from kiegen.services.context import Context
@@ -49,7 +49,7 @@ async def refresh(ctx: Context, job: Job) -> Job:
         if since >= policy.not_visible_grace_s:
             not_found = Evidence(
                 kind=EvidenceKind.FAILED,
-                source="poll",
+                source=EvidenceSource.POLL,
                 task_id=job.task_id,
                 error_code="task_not_found",
                 error_message=exc.message,
@@ -59,7 +59,7 @@ async def refresh(ctx: Context, job: Job) -> Job:
     except KieError as exc:
         log.warning("job %s: recordInfo failed: %s", job.id, exc.message, extra={"job_id": job.id})
         return await reschedule(ctx, job.id, counted) or job
-    evidence = evidence_from_snapshot(snapshot, source="poll")
+    evidence = evidence_from_snapshot(snapshot, source=EvidenceSource.POLL)
     if evidence is None:
         log.warning("job %s: KIE reports state %r", job.id, snapshot.state.value, extra={"job_id": job.id})
         return await reschedule(ctx, job.id, counted) or job
