@@ -183,6 +183,60 @@ def test_generate_with_a_local_image_uploads_it_first(tmp_path: Path) -> None:
     assert len(result["files"]) == 2
 
 
+def test_generate_sends_several_local_images_to_a_model_that_takes_a_list(tmp_path: Path) -> None:
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(PNG_MAGIC + b"\0" * 64)
+
+    done = kiegen(
+        "generate", "google/nano-banana-edit", "--prompt", "both on a beach", "--image", "a.png", "--image", "b.png",
+        "--json", cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    photos = result["input"]["image_urls"]
+    assert len(photos) == 2 and len(set(photos)) == 2
+    assert all(url.startswith("https://kie-simulator.invalid/uploads/") for url in photos)
+    assert result["raw"] is False
+
+
+def test_generate_refuses_two_images_for_a_model_that_takes_one(tmp_path: Path) -> None:
+    done = kiegen(
+        "generate", "qwen/image-edit", "--prompt", "x", "--image", "https://x.test/a.png",
+        "--image", "https://x.test/b.png", cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    assert "takes one input image" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_generate_raw_sends_an_unknown_model_unvalidated_and_says_so(tmp_path: Path) -> None:
+    done = kiegen(
+        "generate", "acme/brand-new-model", "--raw", "--prompt", "a red fox", "--set", "quality=ultra",
+        "--set", "n=2", "--set", 'tags=["a", "b"]', "--json", cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "--raw" in done.stderr and "unvalidated" in done.stderr
+    result = json.loads(done.stdout)
+    assert (result["model"], result["status"], result["raw"]) == ("acme/brand-new-model", "succeeded", True)
+    assert result["input"] == {"prompt": "a red fox", "quality": "ultra", "n": 2, "tags": ["a", "b"]}
+    [saved] = result["files"]
+    assert (tmp_path / saved).read_bytes().startswith(PNG_MAGIC)
+    shown = kiegen("jobs", "show", result["id"], "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["raw"] is True
+
+
+def test_generate_without_raw_refuses_the_unknown_model_and_raw_refuses_local_images(tmp_path: Path) -> None:
+    strict = kiegen("generate", "acme/brand-new-model", "--prompt", "x", cwd=tmp_path)
+    images = kiegen("generate", "acme/brand-new-model", "--raw", "--image", "cat.png", cwd=tmp_path)
+
+    assert strict.returncode == 2 and "unknown model 'acme/brand-new-model'" in strict.stderr
+    assert images.returncode == 2 and "--set image_urls=" in images.stderr
+    assert "Traceback" not in strict.stderr + images.stderr
+    assert not (tmp_path / "kiegen.db").exists()
+
+
 def test_invalid_input_exits_2_naming_every_field_and_sends_nothing(tmp_path: Path) -> None:
     done = kiegen(
         "generate",
@@ -257,6 +311,24 @@ def test_generate_against_a_separately_started_simulator(tmp_path: Path, separat
     assert "built-in" not in done.stderr
     [saved] = json.loads(done.stdout)["files"]
     assert (tmp_path / saved).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_generate_raw_reaches_a_separately_started_simulator_over_http(tmp_path: Path, separate_simulator: str) -> None:
+    env = {
+        "KIE_API_KEY": "sim-key",
+        "KIEGEN_KIE_BASE_URL": separate_simulator,
+        "KIEGEN_KIE_UPLOAD_URL": separate_simulator,
+        "KIEGEN_ALLOW_PRIVATE_URLS": "1",
+    }
+    done = kiegen(
+        "generate", "acme/video-9", "--raw", "--set", "prompt=a wave", "--set", "num_images=x", "--json",
+        "--timeout", "30", cwd=tmp_path, env=env,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["raw"] is True and result["input"] == {"prompt": "a wave", "num_images": "x"}
+    assert result["status"] == "succeeded"
 
 
 def test_e2e_passes_every_free_model_with_no_callback_errors(tmp_path: Path) -> None:

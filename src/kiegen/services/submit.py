@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from kiegen.core.errors import KieError, KieTransportError, KieUnavailable
+from kiegen.core.frozen import thaw
 from kiegen.core.jobs import Evidence, EvidenceSource, Job, JobStatus
 from kiegen.core.models import VIDEO_DEADLINE_S
 from kiegen.core.polling import first_check_at
@@ -113,7 +114,9 @@ async def resubmit(ctx: Context, job: Job) -> Job:
 async def _create_task(ctx: Context, job: Job) -> Job:
     policy = ctx.config.policy
     try:
-        task_id = await ctx.kie.create_task(job.model, job.inputs, callback_url=ctx.config.callback_url(job.id))
+        # Plain JSON for the gateway: the job's frozen inputs hold tuples where KIE's JSON has arrays.
+        inputs = thaw(job.inputs)
+        task_id = await ctx.kie.create_task(job.model, inputs, callback_url=ctx.config.callback_url(job.id))
     except (KieTransportError, KieUnavailable) as exc:
         # A 5xx answer may come after KIE created the task, just like a timeout after sending; 455
         # (maintenance) and failures before sending did not create anything.
