@@ -4,6 +4,7 @@ Validated, paid for, persisted, submitted, completed by callback or polling, and
 asked exactly once. Start with ``kiegen.Client``; see the README.
 """
 
+from kiegen.catalogue import default_registry
 from kiegen.client import Client
 from kiegen.core.errors import (
     ConfigurationError,
@@ -17,7 +18,8 @@ from kiegen.core.errors import (
     RecipientGone,
 )
 from kiegen.core.jobs import Job, JobStatus
-from kiegen.core.models import ModelRegistry, ModelSpec, default_registry
+from kiegen.core.models import ModelSpec
+from kiegen.core.registry import ModelRegistry
 from kiegen.services import Config
 
 __all__ = [

@@ -21,9 +21,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kiegen.catalogue import build_registry
 from kiegen.client import Client
-from kiegen.core.models import ModelRegistry, default_registry, load_models_file
 from kiegen.core.polling import PollPolicy
+from kiegen.core.pricing import DEFAULT_MARKUP
+from kiegen.core.registry import ModelRegistry
 from kiegen.ports.clock import Clock
 from kiegen.ports.kie import KieGateway
 from kiegen.ports.messaging import Messenger
@@ -40,12 +42,14 @@ SECRET_FILE = Path(".kiegen") / "callback_secret"
 
 
 def registry_for(settings: Settings) -> ModelRegistry:
-    registry = default_registry()
-    if settings.models_file is not None:
-        registry = registry.with_models(load_models_file(settings.models_file))
-    if settings.prices:
-        registry = registry.with_prices(settings.prices)
-    return registry
+    """The shipped catalogue with the operator's models, prices, markup and enabled list."""
+    return build_registry(
+        markup=DEFAULT_MARKUP if settings.price_markup is None else settings.price_markup,
+        models_file=settings.models_file,
+        prices_file=settings.prices_file,
+        prices=settings.prices,
+        enabled=settings.models_enabled,
+    )
 
 
 def crash_hook(point: str, nth: int) -> Callable[[str], None]:

@@ -28,7 +28,7 @@ import attrs
 from kiegen.adapters.memory import ConsoleMessenger, InMemoryJobStore, InProcessNotifier
 from kiegen.adapters.system import SystemClock
 from kiegen.core.jobs import Job
-from kiegen.core.models import ModelRegistry
+from kiegen.core.registry import ModelRegistry
 from kiegen.ports.clock import Clock
 from kiegen.ports.kie import KieGateway
 from kiegen.ports.messaging import Messenger
@@ -192,9 +192,14 @@ class Client:
         user_id: str | None = None,
         idempotency_key: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        raw: bool = False,
     ) -> Job:
         """Validate, charge, store and submit; returns at once with the stored job (``InvalidInput`` lists
-        every problem and nothing is stored)."""
+        every problem and nothing is stored).
+
+        ``raw=True`` skips kiegen's schema: ``inputs`` go to KIE as given (for a model KIE added after this
+        release, or an input kiegen does not list yet). The job is marked (``kiegen.core.validation.is_raw``);
+        KIE itself still refuses what it cannot take."""
         return await submit(
             self.ctx,
             model,
@@ -203,6 +208,7 @@ class Client:
             user_id=user_id,
             idempotency_key=idempotency_key,
             metadata=metadata,
+            raw=raw,
         )
 
     async def wait(self, job_id: str, *, timeout: float | None = None) -> Job:

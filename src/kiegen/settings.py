@@ -11,6 +11,12 @@ before another may take it over), ``KIEGEN_CHECK_LEASE_S`` (the same for a claim
 ``KIEGEN_SUBMIT_GRACE_S`` (when a job still PENDING is submitted again). ``KIEGEN_KIE_RATE_LIMIT=<tasks>/<seconds>``
 paces createTask per process (default ``20/10``, KIE's documented limit; raise it only if KIE raised yours).
 
+Models and prices: ``KIEGEN_MODELS_FILE`` (extra models, TOML or JSON), ``KIEGEN_PRICES`` (``MODEL=CREDITS,...``)
+and ``KIEGEN_PRICES_FILE`` (a ``[prices]`` table; ``KIEGEN_PRICES`` wins over it), ``KIEGEN_PRICE_MARKUP`` (the
+default price of a paid model is ``ceil(KIE cost x markup)`` credits, default 1.5; see ``kiegen.core.pricing``),
+``KIEGEN_MODELS_ENABLED`` (comma-separated model ids the bot offers, ``*`` for all; default
+``kiegen.catalogue.DEFAULT_ENABLED``).
+
 ``KIEGEN_CRASH_AT=<point>[:<nth>]`` is for tests only (the crash harness of ``tests/reliability``): the process
 kills itself with SIGKILL the nth time (default 1) it passes the named crash point. Never set it in production.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import attrs
@@ -142,11 +149,35 @@ def _prices(raw: str) -> dict[str, int]:
             if not sep or not model:
                 raise ValueError
             prices[model.strip()] = int(value)
+            if prices[model.strip()] < 0:
+                raise ValueError
         except ValueError:
             raise ConfigurationError(
-                f"KIEGEN_PRICES item {item!r} is not MODEL=CREDITS (e.g. qwen/image-edit=5)"
+                f"KIEGEN_PRICES item {item!r} is not MODEL=CREDITS with credits 0 or more (e.g. qwen/image-edit=5)"
             ) from None
     return prices
+
+
+def _markup(env: Mapping[str, str]) -> Decimal | None:
+    raw = env.get("KIEGEN_PRICE_MARKUP", "").strip()
+    if not raw:
+        return None
+    try:
+        markup = Decimal(raw)
+        if not markup.is_finite() or not 0 <= markup <= 1000:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise ConfigurationError(
+            f"KIEGEN_PRICE_MARKUP={raw!r} is not a number from 0 to 1000 (e.g. 1.5: the end-user price is KIE's cost "
+            "times 1.5, rounded up)"
+        ) from None
+    return markup
+
+
+def _model_ids(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    raw = env.get(name, "")
+    ids = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    return ids or None
 
 
 @attrs.frozen(kw_only=True)
@@ -167,6 +198,11 @@ class Settings:
     allow_private_urls: bool = False
     models_file: Path | None = None
     prices: Mapping[str, int] = attrs.field(factory=dict)
+    prices_file: Path | None = None
+    price_markup: Decimal | None = None
+    """None: ``kiegen.core.pricing.DEFAULT_MARKUP``."""
+    models_enabled: tuple[str, ...] | None = None
+    """Model ids the bot offers (``("*",)``: all); None: ``kiegen.catalogue.DEFAULT_ENABLED``."""
     free_quota: int | None = None
     delivery_lease_s: float | None = None
     check_lease_s: float | None = None
@@ -192,6 +228,7 @@ class Settings:
         if not 0 < port < 65536:
             raise ConfigurationError(f"KIEGEN_PORT={port} is out of range: use 1-65535")
         models_file = env.get("KIEGEN_MODELS_FILE", "").strip()
+        prices_file = env.get("KIEGEN_PRICES_FILE", "").strip()
         return cls(
             kie_api_key=env.get("KIE_API_KEY", "").strip() or None,
             kie_base_url=_url(env, "KIEGEN_KIE_BASE_URL", DEFAULT_KIE_BASE_URL) or DEFAULT_KIE_BASE_URL,
@@ -209,6 +246,9 @@ class Settings:
             allow_private_urls=_bool(env, "KIEGEN_ALLOW_PRIVATE_URLS"),
             models_file=Path(models_file) if models_file else None,
             prices=_prices(env.get("KIEGEN_PRICES", "")),
+            prices_file=Path(prices_file) if prices_file else None,
+            price_markup=_markup(env),
+            models_enabled=_model_ids(env, "KIEGEN_MODELS_ENABLED"),
             free_quota=_int(env, "KIEGEN_FREE_QUOTA", None),
             delivery_lease_s=_seconds(env, "KIEGEN_DELIVERY_LEASE_S"),
             check_lease_s=_seconds(env, "KIEGEN_CHECK_LEASE_S"),

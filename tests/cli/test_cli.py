@@ -40,26 +40,51 @@ def kiegen(
     )
 
 
-def test_models_json_lists_the_four_models_with_their_documented_inputs(tmp_path: Path) -> None:
+INPUT_KEYS = {
+    "name",
+    "type",
+    "required",
+    "enum",
+    "min",
+    "max",
+    "min_length",
+    "max_length",
+    "min_items",
+    "max_items",
+    "default",
+    "description",
+}
+
+
+def test_models_json_lists_the_catalogue_with_the_four_free_models_and_their_documented_inputs(
+    tmp_path: Path,
+) -> None:
     done = kiegen("models", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     models = {m["id"]: m for m in json.loads(done.stdout)}
-    assert set(models) == {"z-image", "qwen/text-to-image", "qwen/image-to-image", "qwen/image-edit"}
+    assert {m for m, spec in models.items() if spec["price"] == 0} == {
+        "z-image",
+        "qwen/text-to-image",
+        "qwen/image-to-image",
+        "qwen/image-edit",
+    }
+    assert len(models) > 70 and {"google/nano-banana-edit", "kling-2.6/text-to-video"} <= set(models)
     for model in models.values():
-        assert set(model) == {"id", "title", "kind", "price", "inputs"}
-        assert model["price"] == 0
+        assert set(model) == {
+            "id",
+            "title",
+            "kind",
+            "media",
+            "description",
+            "price",
+            "kie_credits",
+            "deadline_s",
+            "docs",
+            "enabled",
+            "inputs",
+        }
         for spec in model["inputs"]:
-            assert set(spec) == {
-                "name",
-                "type",
-                "required",
-                "enum",
-                "min",
-                "max",
-                "max_length",
-                "default",
-                "description",
-            }
+            assert set(spec) == INPUT_KEYS
     edit = {i["name"]: i for i in models["qwen/image-edit"]["inputs"]}
     assert edit["prompt"]["max_length"] == 2000
     assert (edit["num_inference_steps"]["min"], edit["num_inference_steps"]["max"]) == (2, 49)
@@ -73,10 +98,49 @@ def test_models_json_lists_the_four_models_with_their_documented_inputs(tmp_path
         "enum": ["1:1", "4:3", "3:4", "16:9", "9:16"],
         "min": None,
         "max": None,
+        "min_length": None,
         "max_length": None,
+        "min_items": None,
+        "max_items": None,
         "default": "1:1",
         "description": zimage["aspect_ratio"]["description"],
     }
+    photos = {i["name"]: i for i in models["google/nano-banana-edit"]["inputs"]}["image_urls"]
+    assert (photos["type"], photos["required"], photos["max_items"]) == ("url_list", True, 10)
+    assert models["kling-2.6/text-to-video"]["media"] == "video"
+
+
+def test_models_groups_by_kind_and_prices_shows_cost_price_and_margin(tmp_path: Path) -> None:
+    listed = kiegen("models", cwd=tmp_path, env={"KIEGEN_PRICES": "google/nano-banana=80"})
+    priced = kiegen("models", "--prices", cwd=tmp_path, env={"KIEGEN_PRICE_MARKUP": "2"})
+
+    assert listed.returncode == 0 and priced.returncode == 0, listed.stderr + priced.stderr
+    headers = [line for line in listed.stdout.splitlines() if line.startswith("== ")]
+    assert [h.split()[1] for h in headers] == [
+        "text-to-image",
+        "image-to-image",
+        "edit",
+        "upscale",
+        "text-to-video",
+        "image-to-video",
+    ]
+    assert "google/nano-banana  (Nano Banana: KIE <=50* credits, price 80 credits)" in listed.stdout
+    rows = {line.split()[0]: line.split() for line in priced.stdout.splitlines()[1:] if line and line[0] != "*"}
+    assert rows["z-image"][3] == "free"
+    assert rows["google/nano-banana"][2:] == ["<=50*", "100", ">=50*"]  # ceil(50 x 2); margin at least 50
+    assert rows["kling-2.6/text-to-video"][2:] == ["<=500*", "1000", ">=500*"]
+
+
+def test_models_enabled_lists_what_the_bot_offers(tmp_path: Path) -> None:
+    env = {"KIEGEN_MODELS_ENABLED": "z-image, google/nano-banana"}
+
+    done = kiegen("models", "--json", "--enabled", cwd=tmp_path, env=env)
+    wrong = kiegen("models", cwd=tmp_path, env={"KIEGEN_MODELS_ENABLED": "google/nano-banan"})
+
+    assert [m["id"] for m in json.loads(done.stdout)] == ["z-image", "google/nano-banana"]
+    assert wrong.returncode == 2
+    assert "google/nano-banan (did you mean google/nano-banana?)" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
 
 
 def test_generate_saves_a_png_with_no_account(tmp_path: Path) -> None:
@@ -117,6 +181,60 @@ def test_generate_with_a_local_image_uploads_it_first(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert result["input"]["image_url"].startswith("https://kie-simulator.invalid/uploads/")
     assert len(result["files"]) == 2
+
+
+def test_generate_sends_several_local_images_to_a_model_that_takes_a_list(tmp_path: Path) -> None:
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(PNG_MAGIC + b"\0" * 64)
+
+    done = kiegen(
+        "generate", "google/nano-banana-edit", "--prompt", "both on a beach", "--image", "a.png", "--image", "b.png",
+        "--json", cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    photos = result["input"]["image_urls"]
+    assert len(photos) == 2 and len(set(photos)) == 2
+    assert all(url.startswith("https://kie-simulator.invalid/uploads/") for url in photos)
+    assert result["raw"] is False
+
+
+def test_generate_refuses_two_images_for_a_model_that_takes_one(tmp_path: Path) -> None:
+    done = kiegen(
+        "generate", "qwen/image-edit", "--prompt", "x", "--image", "https://x.test/a.png",
+        "--image", "https://x.test/b.png", cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    assert "takes one input image" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_generate_raw_sends_an_unknown_model_unvalidated_and_says_so(tmp_path: Path) -> None:
+    done = kiegen(
+        "generate", "acme/brand-new-model", "--raw", "--prompt", "a red fox", "--set", "quality=ultra",
+        "--set", "n=2", "--set", 'tags=["a", "b"]', "--json", cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "--raw" in done.stderr and "unvalidated" in done.stderr
+    result = json.loads(done.stdout)
+    assert (result["model"], result["status"], result["raw"]) == ("acme/brand-new-model", "succeeded", True)
+    assert result["input"] == {"prompt": "a red fox", "quality": "ultra", "n": 2, "tags": ["a", "b"]}
+    [saved] = result["files"]
+    assert (tmp_path / saved).read_bytes().startswith(PNG_MAGIC)
+    shown = kiegen("jobs", "show", result["id"], "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["raw"] is True
+
+
+def test_generate_without_raw_refuses_the_unknown_model_and_raw_refuses_local_images(tmp_path: Path) -> None:
+    strict = kiegen("generate", "acme/brand-new-model", "--prompt", "x", cwd=tmp_path)
+    images = kiegen("generate", "acme/brand-new-model", "--raw", "--image", "cat.png", cwd=tmp_path)
+
+    assert strict.returncode == 2 and "unknown model 'acme/brand-new-model'" in strict.stderr
+    assert images.returncode == 2 and "--set image_urls=" in images.stderr
+    assert "Traceback" not in strict.stderr + images.stderr
+    assert not (tmp_path / "kiegen.db").exists()
 
 
 def test_invalid_input_exits_2_naming_every_field_and_sends_nothing(tmp_path: Path) -> None:
@@ -193,6 +311,24 @@ def test_generate_against_a_separately_started_simulator(tmp_path: Path, separat
     assert "built-in" not in done.stderr
     [saved] = json.loads(done.stdout)["files"]
     assert (tmp_path / saved).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_generate_raw_reaches_a_separately_started_simulator_over_http(tmp_path: Path, separate_simulator: str) -> None:
+    env = {
+        "KIE_API_KEY": "sim-key",
+        "KIEGEN_KIE_BASE_URL": separate_simulator,
+        "KIEGEN_KIE_UPLOAD_URL": separate_simulator,
+        "KIEGEN_ALLOW_PRIVATE_URLS": "1",
+    }
+    done = kiegen(
+        "generate", "acme/video-9", "--raw", "--set", "prompt=a wave", "--set", "num_images=x", "--json",
+        "--timeout", "30", cwd=tmp_path, env=env,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["raw"] is True and result["input"] == {"prompt": "a wave", "num_images": "x"}
+    assert result["status"] == "succeeded"
 
 
 def test_e2e_passes_every_free_model_with_no_callback_errors(tmp_path: Path) -> None:

@@ -24,9 +24,9 @@ from kiegen.adapters.memory import InMemoryJobStore, SimulatedKie, SimulatorConf
 from kiegen.adapters.system import SystemClock
 from kiegen.adapters.webhook import WebhookMessenger
 from kiegen.apps.http import create_app
+from kiegen.catalogue import default_registry
 from kiegen.core.callbacks import callback_token
 from kiegen.core.jobs import Job
-from kiegen.core.models import default_registry
 from kiegen.services import Config
 from kiegen.settings import Settings
 

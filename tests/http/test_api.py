@@ -187,9 +187,13 @@ async def test_wait_outside_0_to_60_seconds_is_422(harness: Harness, wait: str) 
     assert response.status_code == 422
 
 
-async def test_models_list_every_input_with_its_rules(harness: Harness) -> None:
+async def test_models_list_every_model_of_the_catalogue_with_every_input_and_its_rules(harness: Harness) -> None:
     models = {m["id"]: m for m in (await harness.http.get("/v1/models", headers=AUTH)).json()["models"]}
-    assert set(models) == {"z-image", "qwen/text-to-image", "qwen/image-to-image", "qwen/image-edit"}
+    assert set(models) == {spec.id for spec in harness.client.registry}
+    assert {"z-image", "qwen/text-to-image", "qwen/image-to-image", "qwen/image-edit"} <= set(models)
+    photos = next(i for i in models["seedream/4.5-edit"]["inputs"] if i["name"] == "image_urls")
+    assert (photos["type"], photos["max_items"]) == ("url_list", 14)
+    assert models["hailuo/2-3-image-to-video-pro"]["media"] == "video"
     steps = next(i for i in models["qwen/image-edit"]["inputs"] if i["name"] == "num_inference_steps")
     assert (steps["min"], steps["max"], steps["default"]) == (2, 49, 25)
     assert models["qwen/image-edit"]["price"] == 5

@@ -18,8 +18,8 @@ from pathlib import Path
 from kiegen.adapters.memory import InProcessNotifier, RecordingMessenger, SimulatedKie
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.system import SystemClock
+from kiegen.catalogue import default_registry
 from kiegen.core.callbacks import callback_token
-from kiegen.core.models import default_registry
 from kiegen.services import Config, Context, deliver_due, handle_callback
 
 SECRET = b"storm-secret"

@@ -27,11 +27,11 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from kiegen.adapters.memory import FakeClock, InMemoryJobStore, InProcessNotifier, RecordingMessenger, SimulatedKie
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
+from kiegen.catalogue import default_registry
 from kiegen.core.billing import LedgerKind, topup
 from kiegen.core.callbacks import callback_token
 from kiegen.core.errors import InsufficientCredits, KieRejected
 from kiegen.core.jobs import Job, JobStatus
-from kiegen.core.models import default_registry
 from kiegen.ports.store import JobStore
 from kiegen.services import Config, Context, deliver_due, handle_callback, poll_due, submit
 from kiegen.simulator.engine import SimulatorConfig

@@ -10,8 +10,8 @@ import pytest
 
 from kiegen import Client
 from kiegen.adapters.memory import FakeClock, InMemoryJobStore, RecordingMessenger, SimulatedKie, SimulatorConfig
+from kiegen.catalogue import default_registry
 from kiegen.client import IN_PROCESS_URL
-from kiegen.core.models import default_registry
 from kiegen.services import Config
 
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kiegen.catalogue import default_registry
 from kiegen.core.callbacks import CallbackReading, Unreadable, read_callback
 from kiegen.core.errors import InvalidInput
 from kiegen.core.jobs import Evidence, EvidenceKind, JobStatus, apply
-from kiegen.core.models import default_registry
 
 from .factories import T0, evidence_of, make_job
 

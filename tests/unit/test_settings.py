@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,22 @@ def test_every_documented_variable_is_read() -> None:
     assert settings.prices == {"qwen/image-edit": 5} and settings.free_quota == 10
 
 
+def test_the_pricing_and_model_choice_variables_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "KIEGEN_PRICE_MARKUP": " 2.25 ",
+            "KIEGEN_PRICES_FILE": "ops/prices.toml",
+            "KIEGEN_MODELS_ENABLED": "z-image, google/nano-banana,,z-image",
+        }
+    )
+
+    assert settings.price_markup == Decimal("2.25")
+    assert settings.prices_file == Path("ops/prices.toml")
+    assert settings.models_enabled == ("z-image", "google/nano-banana")
+    unset = Settings.from_env({})
+    assert (unset.price_markup, unset.prices_file, unset.models_enabled) == (None, None, None)
+
+
 def test_secrets_stay_out_of_repr() -> None:
     text = repr(
         Settings.from_env(
@@ -71,6 +88,10 @@ def test_secrets_stay_out_of_repr() -> None:
         ({"KIEGEN_PUBLIC_URL": "bot.example.com"}, "KIEGEN_PUBLIC_URL"),
         ({"KIEGEN_ALLOW_PRIVATE_URLS": "perhaps"}, "KIEGEN_ALLOW_PRIVATE_URLS"),
         ({"KIEGEN_PRICES": "z-image:3"}, "KIEGEN_PRICES"),
+        ({"KIEGEN_PRICES": "z-image=-3"}, "KIEGEN_PRICES"),
+        ({"KIEGEN_PRICE_MARKUP": "lots"}, "KIEGEN_PRICE_MARKUP"),
+        ({"KIEGEN_PRICE_MARKUP": "-1"}, "KIEGEN_PRICE_MARKUP"),
+        ({"KIEGEN_PRICE_MARKUP": "nan"}, "KIEGEN_PRICE_MARKUP"),
         ({"KIEGEN_DATABASE_URL": "mysql://root:hunter2@db/x"}, "KIEGEN_DATABASE_URL"),
     ],
 )

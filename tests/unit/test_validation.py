@@ -1,4 +1,5 @@
-"""The model registry against KIE_API.md, and validate(): every failure class, defaults, aliases, mending."""
+"""The seed models against KIE_API.md, and validate(): every failure class, defaults, aliases, mending; model
+files read by the catalogue loader."""
 
 from __future__ import annotations
 
@@ -9,17 +10,11 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from kiegen.catalogue import SEED_MODELS, default_registry, load_models_file, models_from_mapping
 from kiegen.core.errors import ConfigurationError, InvalidInput
-from kiegen.core.models import (
-    InputSpec,
-    InputType,
-    ModelKind,
-    ModelRegistry,
-    coerce_text,
-    default_registry,
-    load_models_file,
-    registry_from_mapping,
-)
+from kiegen.core.models import InputSpec, InputType, ModelKind
+from kiegen.core.registry import ModelRegistry
+from kiegen.core.validation import coerce_text
 
 REGISTRY = default_registry()
 IMAGE = "https://example.com/cat.png"
@@ -120,8 +115,9 @@ def problems(model: str, inputs: Any) -> dict[str, str]:
 # --- the registry is the documented schema --------------------------------------------------------------
 
 
-def test_the_registry_holds_exactly_the_four_documented_models() -> None:
-    assert {spec.id for spec in REGISTRY} == set(SCHEMA)
+def test_the_seed_models_are_exactly_the_four_documented_models_and_come_first() -> None:
+    assert set(SEED_MODELS) == set(SCHEMA)
+    assert [spec.id for spec in REGISTRY][: len(SCHEMA)] == list(SEED_MODELS)
 
 
 @pytest.mark.parametrize("model", list(SCHEMA))
@@ -158,7 +154,9 @@ def test_each_model_has_its_documented_kind_and_is_free_by_default(model: str) -
 
 
 def test_only_the_image_models_need_an_image() -> None:
-    assert {spec.id for spec in REGISTRY if spec.needs_image} == {"qwen/image-to-image", "qwen/image-edit"}
+    seeds = [REGISTRY.get(model) for model in SCHEMA]
+
+    assert {spec.id for spec in seeds if spec.needs_image} == {"qwen/image-to-image", "qwen/image-edit"}
 
 
 # --- defaults, aliases, mending -------------------------------------------------------------------------
@@ -580,7 +578,7 @@ def test_extra_models_load_from_a_toml_or_json_file(models_file: Path) -> None:
     registry = REGISTRY.with_models(load_models_file(models_file))
     spec = registry.get("acme/sketch")
 
-    assert len(registry) == 5
+    assert len(registry) == len(REGISTRY) + 1
     assert (spec.title, spec.kind, spec.price, spec.deadline_s) == ("Acme Sketch", ModelKind.IMAGE_TO_IMAGE, 5, 300)
     assert spec.needs_image
     assert registry.validate("acme/sketch", {"prompt": "cat", "image": IMAGE}) == {
@@ -612,7 +610,7 @@ def test_an_enum_on_a_number_input_from_a_file_is_enforced(models_file: Path) ->
 
 
 def test_a_model_from_a_file_replaces_a_seed_model_of_the_same_id() -> None:
-    specs = registry_from_mapping({"models": [{"id": "z-image", "price": 3, "inputs": [{"name": "prompt"}]}]})
+    specs = models_from_mapping({"models": [{"id": "z-image", "price": 3, "inputs": [{"name": "prompt"}]}]})
 
     registry = REGISTRY.with_models(specs)
 
@@ -629,14 +627,40 @@ def test_a_model_from_a_file_replaces_a_seed_model_of_the_same_id() -> None:
         ("no-list.toml", 'models = "z"', 'top-level "models" list'),
         ("no-id.json", '{"models": [{"title": "x"}]}', 'models[0]: each model needs an "id"'),
         ("not-a-table.json", '{"models": ["acme/x"]}', 'models[0]: each model needs an "id"'),
-        ("kind.json", '{"models": [{"id": "a", "kind": "video"}]}', "kind 'video' is not one of"),
-        ("no-name.json", '{"models": [{"id": "a", "inputs": [{"type": "int"}]}]}', "input is missing 'name'"),
-        ("type.json", '{"models": [{"id": "a", "inputs": [{"name": "n", "type": "float"}]}]}', "input types:"),
-        ("input.json", '{"models": [{"id": "a", "inputs": ["prompt"]}]}', "models[0].inputs"),
-        ("inputs.json", '{"models": [{"id": "a", "inputs": "prompt"}]}', "models[0]"),
-        ("price.json", '{"models": [{"id": "a", "price": "free"}]}', "price"),
-        ("min.json", '{"models": [{"id": "a", "inputs": [{"name": "n", "min": "1"}]}]}', "min of input 'n'"),
-        ("enum.toml", '[[models]]\nid = "a"\n[[models.inputs]]\nname = "n"\nenum = 5', "must be lists"),
+        ("kind.json", '{"models": [{"id": "a", "kind": "video"}]}', "(models[0]): kind: 'video' is not one of"),
+        ("no-name.json", '{"models": [{"id": "a", "inputs": [{"type": "int"}]}]}', "inputs[0].name: is missing"),
+        ("type.json", '{"models": [{"id": "a", "inputs": [{"name": "n", "type": "float"}]}]}', "string, int, number"),
+        ("input.json", '{"models": [{"id": "a", "inputs": ["prompt"]}]}', "model 'a' (models[0]): inputs[0]"),
+        ("inputs.json", '{"models": [{"id": "a", "inputs": "prompt"}]}', "model 'a' (models[0]): inputs"),
+        ("price.json", '{"models": [{"id": "a", "price": "free"}]}', "price: expected a whole number, got 'free'"),
+        (
+            "min.json",
+            '{"models": [{"id": "a", "inputs": [{"name": "n", "min": "1"}]}]}',
+            "inputs[0].min: expected a number",
+        ),
+        (
+            "enum.toml",
+            '[[models]]\nid = "a"\n[[models.inputs]]\nname = "n"\nenum = 5',
+            "inputs[0].enum: expected a list",
+        ),
+        ("typo.json", '{"models": [{"id": "a", "titel": "A"}]}', "unknown key 'titel'"),
+        (
+            "bounds.json",
+            '{"models": [{"id": "a", "inputs": [{"name": "n", "type": "int", "min": 5, "max": 1}]}]}',
+            "min 5 is above max 1",
+        ),
+        (
+            "default.json",
+            '{"models": [{"id": "a", "inputs": [{"name": "n", "enum": ["x"], "default": "y"}]}]}',
+            "the default 'y' fails",
+        ),
+        ("twice.json", '{"models": [{"id": "a"}, {"id": "a"}]}', "the id is given twice"),
+        ("negative.json", '{"models": [{"id": "a", "price": -1}]}', "price -1 is below 0"),
+        (
+            "media.json",
+            '{"models": [{"id": "a", "kind": "text-to-video", "media": "image"}]}',
+            "makes video, not image",
+        ),
     ],
 )
 def test_a_broken_models_file_gives_a_configuration_error_naming_the_file_and_the_place(

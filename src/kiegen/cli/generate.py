@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import mimetypes
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,45 +19,122 @@ from kiegen.cli.output import EXIT_FAILED, EXIT_OK, job_dict, print_json, say
 from kiegen.client import Client
 from kiegen.core.errors import InvalidInput, KiegenError, Problem
 from kiegen.core.jobs import JobStatus
-from kiegen.core.models import InputType, ModelSpec, coerce_text
+from kiegen.core.models import InputType, ModelSpec
+from kiegen.core.validation import check_raw, coerce_text
 from kiegen.settings import Settings
 
-__all__ = ["collect_inputs", "generate", "result_client"]
+__all__ = ["collect_inputs", "collect_raw_inputs", "generate", "result_client"]
 
-PLACEHOLDER_URL = "https://upload.pending/local-file"
+PLACEHOLDER = "https://upload.pending/local-file/"
+"""Stands for a local file until it is uploaded (validation needs a URL to check)."""
 
 
-def collect_inputs(spec: ModelSpec, prompt: str | None, sets: list[str], image: str | None) -> dict[str, Any]:
-    """Turn the command line into model inputs, typed by the model's schema; every mistake is reported."""
+def _placeholder(index: int) -> str:
+    return f"{PLACEHOLDER}{index}"
+
+
+def _parse_sets(sets: list[str], typed: Callable[[str, str], Any], problems: list[Problem]) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
-    problems: list[Problem] = []
-    if prompt is not None:
-        inputs["prompt"] = prompt
     for item in sets:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             problems.append(Problem(field="--set", value=item, message="is not KEY=VALUE", fix="e.g. --set seed=42"))
             continue
-        field = spec.input(key.strip())
-        inputs[key.strip()] = coerce_text(field, value) if field is not None else value
-    if image is not None:
-        field = next((i for i in spec.inputs if i.type is InputType.URL), None)
-        if field is None:
+        inputs[key.strip()] = typed(key.strip(), value)
+    return inputs
+
+
+def _images(images: list[str], problems: list[Problem]) -> tuple[list[str], list[Path]]:
+    """The --image values as URLs, local files replaced by placeholders; and the files to upload."""
+    values: list[str] = []
+    files: list[Path] = []
+    for image in images:
+        if image.startswith(("http://", "https://")):
+            values.append(image)
+            continue
+        path = Path(image)
+        if not path.is_file():
             problems.append(
-                Problem(field="--image", value=image, message=f"{spec.id} takes no input image", fix="drop --image")
+                Problem(field="--image", value=image, message="no such file", fix="give an existing file or a URL")
             )
-        elif image.startswith(("http://", "https://")):
-            inputs[field.name] = image
-        else:
-            path = Path(image)
-            if not path.is_file():
-                problems.append(
-                    Problem(field="--image", value=image, message="no such file", fix="give an existing file or a URL")
+        values.append(_placeholder(len(files)))
+        files.append(path)
+    return values, files
+
+
+def collect_inputs(
+    spec: ModelSpec, prompt: str | None, sets: list[str], images: list[str]
+) -> tuple[dict[str, Any], list[Path]]:
+    """Turn the command line into model inputs, typed by the model's schema, and the local files to upload
+    (``--image`` goes to the model's image input: all of them for a list of URLs, one for a single URL)."""
+    problems: list[Problem] = []
+    inputs: dict[str, Any] = {} if prompt is None else {"prompt": prompt}
+
+    def typed(key: str, value: str) -> Any:
+        field = spec.input(key)
+        return coerce_text(field, value) if field is not None else value
+
+    inputs |= _parse_sets(sets, typed, problems)
+    values, files = _images(images, problems)
+    field = spec.image_input
+    if values and field is None:
+        problems.append(
+            Problem(field="--image", value=images[0], message=f"{spec.id} takes no input image", fix="drop --image")
+        )
+    elif values and field is not None and field.type is InputType.URL_LIST:
+        inputs[field.name] = values
+    elif values and field is not None:
+        if len(values) > 1:
+            problems.append(
+                Problem(
+                    field="--image",
+                    value=f"<{len(values)} images>",
+                    message=f"{spec.id} takes one input image",
+                    fix="give --image once",
                 )
-            inputs[field.name] = PLACEHOLDER_URL
+            )
+        inputs[field.name] = values[0]
     if problems:
         raise InvalidInput(problems, model=spec.id)
-    return inputs
+    return inputs, files
+
+
+def _json_or_text(_: str, value: str) -> Any:
+    """A raw --set value: JSON when it parses (42, true, ["a"], {"k": 1}, "quoted text"), else the text itself."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def collect_raw_inputs(model: str, prompt: str | None, sets: list[str], images: list[str]) -> dict[str, Any]:
+    """The command line as KIE input without a schema; local images cannot be placed without one."""
+    problems: list[Problem] = []
+    inputs: dict[str, Any] = {} if prompt is None else {"prompt": prompt}
+    inputs |= _parse_sets(sets, _json_or_text, problems)
+    if images:
+        problems.append(
+            Problem(
+                field="--image",
+                value=images[0],
+                message="with --raw kiegen does not know which input takes the image",
+                fix="pass URLs with --set, e.g. --set image_urls='[\"https://...\"]'",
+            )
+        )
+    if problems:
+        raise InvalidInput(problems, model=model)
+    return check_raw(model, inputs)
+
+
+def _with_uploads(inputs: Mapping[str, Any], urls: list[str]) -> dict[str, Any]:
+    def swap(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(PLACEHOLDER):
+            return urls[int(value.removeprefix(PLACEHOLDER))]
+        if isinstance(value, list):
+            return [swap(item) for item in value]
+        return value
+
+    return {key: swap(value) for key, value in inputs.items()}
 
 
 @asynccontextmanager
@@ -74,7 +152,7 @@ async def result_client(client: Client) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _upload(client: Client, path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return await client.ctx.kie.upload(await anyio.Path(path).read_bytes(), filename=path.name, mime=mime)
+    return await client.upload(await anyio.Path(path).read_bytes(), filename=path.name, mime=mime)
 
 
 async def _progress(client: Client, job_id: str, timeout: float | None, quiet: bool) -> Any:
@@ -101,25 +179,32 @@ async def generate(args: argparse.Namespace, settings: Settings) -> int:
     from kiegen.adapters.kie_httpx.download import download_results
     from kiegen.bootstrap import build, registry_for
 
-    registry = registry_for(settings)
-    spec = registry.get(args.model)
-    raw = collect_inputs(spec, args.prompt, args.sets, args.image)
-    registry.validate(args.model, raw)  # every problem is reported before anything is uploaded or sent
+    if args.raw:
+        raw = collect_raw_inputs(args.model, args.prompt, args.sets, args.images)
+        files: list[Path] = []
+        say(
+            f"kiegen: --raw: the input for {args.model} goes to KIE unvalidated "
+            "(kiegen's schema is not applied; KIE may still refuse it)"
+        )
+    else:
+        registry = registry_for(settings)
+        spec = registry.get(args.model)
+        raw, files = collect_inputs(spec, args.prompt, args.sets, args.images)
+        registry.validate(args.model, raw)  # every problem is reported before anything is uploaded or sent
     if settings.simulated:
         say("kiegen: no KIE_API_KEY set: using the built-in KIE simulator (images are made locally)")
     async with build(settings) as client:
         inputs: Mapping[str, Any] = raw
-        if args.image is not None and not args.image.startswith(("http://", "https://")):
-            url = await _upload(client, Path(args.image))
-            inputs = {k: (url if v == PLACEHOLDER_URL else v) for k, v in raw.items()}
-        job = await client.submit(args.model, inputs, recipient="none")
+        if files:
+            inputs = _with_uploads(raw, [await _upload(client, path) for path in files])
+        job = await client.submit(args.model, inputs, recipient="none", raw=args.raw)
         if args.no_wait:
             print_json(job_dict(job)) if args.json else print(job.id)
             return EXIT_OK
         if not args.json:
             say(f"job {job.id} submitted (task {job.task_id or 'pending'})")
         job = await _progress(client, job.id, args.timeout, args.json)
-        files: list[str] = []
+        saved: list[str] = []
         error_exit = job.status is not JobStatus.SUCCEEDED
         if job.status is JobStatus.SUCCEEDED:
             try:
@@ -131,14 +216,14 @@ async def generate(args: argparse.Namespace, settings: Settings) -> int:
                         stem=job.id,
                         allow_private=settings.allow_private_urls or client.simulator is not None,
                     )
-                files = [str(f.path) for f in downloaded]
+                saved = [str(f.path) for f in downloaded]
             except KiegenError as exc:
                 say(f"kiegen: the image is ready but could not be downloaded: {exc.message}")
                 error_exit = True
     if args.json:
-        print_json(job_dict(job, files=files))
+        print_json(job_dict(job, files=saved))
     elif job.status is JobStatus.SUCCEEDED:
-        for name in files:
+        for name in saved:
             print(name)
     else:
         say(f"kiegen: job {job.id} {job.status.value}: {job.error_message or 'no result'}")

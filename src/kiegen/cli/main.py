@@ -10,7 +10,17 @@ from typing import Any
 
 import anyio
 
-from kiegen.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, job_dict, models_json, models_text, print_json, say
+from kiegen.cli.output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    job_dict,
+    models_json,
+    models_text,
+    prices_text,
+    print_json,
+    say,
+)
 from kiegen.core.errors import ConfigurationError, InvalidInput, JobNotFound, KieError, KiegenError, UnsafeURL
 from kiegen.settings import Settings
 
@@ -29,14 +39,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
-    models = verbs.add_parser("models", help="list the models, their inputs and prices")
+    models = verbs.add_parser("models", help="list the models by kind, with their inputs, KIE's cost and the price")
     models.add_argument("--json", action="store_true", help="print JSON")
+    models.add_argument("--prices", action="store_true", help="a price list: KIE's cost, the end-user price, margin")
+    models.add_argument("--enabled", action="store_true", help="only the models offered to people (the bot)")
 
     gen = verbs.add_parser("generate", help="generate an image and download it")
     gen.add_argument("model", help="model id, e.g. z-image (see `kiegen models`)")
     gen.add_argument("--prompt", help="what the image should show")
     gen.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="any model input")
-    gen.add_argument("--image", help="input image: a local file (uploaded to KIE) or an http(s) URL")
+    gen.add_argument(
+        "--image",
+        dest="images",
+        action="append",
+        default=[],
+        metavar="PATH_OR_URL",
+        help="input image: a local file (uploaded to KIE) or an http(s) URL; repeat for models that take several",
+    )
+    gen.add_argument(
+        "--raw",
+        action="store_true",
+        help="send --prompt and --set to KIE unvalidated (a model kiegen does not know yet); values parse as JSON",
+    )
     gen.add_argument("--out", default="out", help="directory for the results (default: out)")
     gen.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     gen.add_argument("--no-wait", action="store_true", help="submit and print the job id; do not wait")
@@ -82,9 +106,11 @@ async def _models(args: argparse.Namespace, settings: Settings) -> int:
 
     registry = registry_for(settings)
     if args.json:
-        print_json(models_json(registry))
+        print_json(models_json(registry, enabled_only=args.enabled))
+    elif args.prices:
+        print(prices_text(registry, enabled_only=args.enabled))
     else:
-        print(models_text(registry))
+        print(models_text(registry, enabled_only=args.enabled))
     return EXIT_OK
 
 

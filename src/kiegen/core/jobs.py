@@ -19,11 +19,14 @@ from typing import Any
 
 import attrs
 
+from kiegen.core.frozen import FrozenDict, frozen_mapping
+
 __all__ = [
     "TERMINAL",
     "TRANSITIONS",
     "Evidence",
     "EvidenceKind",
+    "EvidenceSource",
     "Job",
     "JobStatus",
     "TaskState",
@@ -82,13 +85,22 @@ class EvidenceKind(enum.StrEnum):
     """The job's deadline passed without a terminal answer."""
 
 
+class EvidenceSource(enum.StrEnum):
+    """Where a piece of evidence came from."""
+
+    SUBMIT = "submit"
+    CALLBACK = "callback"
+    POLL = "poll"
+    CLOCK = "clock"
+    RECOVERY = "recovery"
+
+
 @attrs.frozen(kw_only=True)
 class Evidence:
     """Something we learned about a job, from createTask, a callback, a poll or the clock."""
 
     kind: EvidenceKind
-    source: str
-    """"submit", "callback", "poll", "clock" or "recovery"."""
+    source: EvidenceSource = attrs.field(converter=EvidenceSource)
     task_id: str | None = None
     result_urls: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     error_code: str | None = None
@@ -97,20 +109,20 @@ class Evidence:
 
     @classmethod
     def submitted(cls, task_id: str) -> Evidence:
-        return cls(kind=EvidenceKind.SUBMITTED, source="submit", task_id=task_id)
+        return cls(kind=EvidenceKind.SUBMITTED, source=EvidenceSource.SUBMIT, task_id=task_id)
 
     @classmethod
     def deadline(cls) -> Evidence:
         return cls(
             kind=EvidenceKind.DEADLINE,
-            source="clock",
+            source=EvidenceSource.CLOCK,
             error_code="timeout",
             error_message="KIE did not finish in time",
         )
 
     @classmethod
     def submit_failed(cls, code: str, message: str) -> Evidence:
-        return cls(kind=EvidenceKind.FAILED, source="submit", error_code=code, error_message=message)
+        return cls(kind=EvidenceKind.FAILED, source=EvidenceSource.SUBMIT, error_code=code, error_message=message)
 
 
 S, E = JobStatus, EvidenceKind
@@ -150,10 +162,6 @@ TRANSITIONS: Mapping[tuple[JobStatus, EvidenceKind], JobStatus | None] = {
 del S, E
 
 
-def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return dict(value)
-
-
 @attrs.frozen(kw_only=True)
 class Job:
     """A generation request and everything kiegen knows about it. Changed only through ``apply`` and
@@ -161,7 +169,8 @@ class Job:
 
     id: str
     model: str
-    inputs: Mapping[str, Any] = attrs.field(converter=_frozen_mapping)
+    inputs: FrozenDict[str, Any] = attrs.field(converter=frozen_mapping)
+    """Immutable all the way down: nested mappings are frozen and lists become tuples."""
     recipient: str
     """Where the result goes: ``telegram:<chat_id>``, ``webhook:<url>``, ``console`` or ``none``."""
     user_id: str | None = None
@@ -185,7 +194,7 @@ class Job:
     """Remote checks made so far (drives the backoff)."""
     submit_attempts: int = 0
     version: int = 0
-    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    metadata: FrozenDict[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
     """Caller data carried along untouched (e.g. the Telegram status card's message id)."""
 
     @property

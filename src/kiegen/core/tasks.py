@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from kiegen.core.jobs import Evidence, EvidenceKind, TaskState, str_tuple
+from kiegen.core.jobs import Evidence, EvidenceKind, EvidenceSource, TaskState, str_tuple
 
 __all__ = ["TaskSnapshot", "evidence_from_snapshot", "parse_result_urls", "parse_task_data"]
 
@@ -94,7 +94,7 @@ def parse_task_data(data: Mapping[str, Any], *, fallback_task_id: str | None = N
     )
 
 
-def evidence_from_snapshot(snapshot: TaskSnapshot, *, source: str) -> Evidence | None:
+def evidence_from_snapshot(snapshot: TaskSnapshot, *, source: EvidenceSource) -> Evidence | None:
     """The evidence a snapshot amounts to; None when it says nothing new (unknown state)."""
     state = snapshot.state
     common: dict[str, Any] = {"source": source, "task_id": snapshot.task_id, "kie_credits": snapshot.credits}

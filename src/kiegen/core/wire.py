@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from kiegen.core.frozen import thaw
 from kiegen.core.jobs import Job
 from kiegen.core.models import ModelSpec
 
@@ -27,7 +28,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "id": job.id,
         "status": job.status.value,
         "model": job.model,
-        "input": dict(job.inputs),
+        "input": thaw(job.inputs),
         "user_id": job.user_id,
         "task_id": job.task_id,
         "result_urls": list(job.result_urls),
@@ -41,14 +42,21 @@ def job_json(job: Job) -> dict[str, Any]:
     }
 
 
-def model_json(spec: ModelSpec) -> dict[str, Any]:
+def model_json(spec: ModelSpec, *, enabled: bool = True) -> dict[str, Any]:
     """A model and its inputs. ``type`` is ``enum`` for inputs with a fixed set of values (as KIE's docs say),
-    else ``string``, ``int``, ``number``, ``bool`` or ``url``; absent constraints are null."""
+    else ``string``, ``int``, ``number``, ``bool``, ``url``, ``url_list`` or ``list``; absent constraints are null.
+    ``kie_credits`` is KIE's price per task where its page states one; ``enabled``: offered to people (the bot)."""
     return {
         "id": spec.id,
         "title": spec.title,
         "kind": spec.kind.value,
+        "media": spec.media.value,
+        "description": spec.description,
         "price": spec.price,
+        "kie_credits": spec.kie_credits,
+        "deadline_s": spec.deadline_s,
+        "docs": spec.docs or None,
+        "enabled": enabled,
         "inputs": [
             {
                 "name": i.name,
@@ -57,8 +65,11 @@ def model_json(spec: ModelSpec) -> dict[str, Any]:
                 "enum": list(i.enum) if i.enum is not None else None,
                 "min": i.min,
                 "max": i.max,
+                "min_length": i.min_length,
                 "max_length": i.max_length,
-                "default": i.default,
+                "min_items": i.min_items,
+                "max_items": i.max_items,
+                "default": thaw(i.default),
                 "description": i.description,
             }
             for i in spec.inputs

@@ -29,7 +29,7 @@ from kiegen.core.callbacks import (
 from kiegen.core.delivery import InboxEntry, InboxOutcome, inbox_key
 from kiegen.core.errors import DuplicateEvent
 from kiegen.core.events import EventKind, JobEvent
-from kiegen.core.jobs import Evidence, Job
+from kiegen.core.jobs import Evidence, EvidenceSource, Job
 from kiegen.core.tasks import evidence_from_snapshot
 from kiegen.services.context import Context
 from kiegen.services.record import record, reschedule
@@ -115,29 +115,29 @@ async def handle_callback(
         body=body,
         received_at=ctx.clock.now(),
     )
-    verdict = _judge(ctx, job, reading)
+    ruling = _judge(ctx, job, reading)
     story = [_heard(ctx, job, trust=trust, inbox=entry.key)]
-    if verdict.evidence is not None:
+    if ruling.evidence is not None:
         # The inbox row is written in the same transaction as the change it causes (or alone, when the
         # evidence changes nothing); a copy stored before is a duplicate and changes nothing.
         try:
-            transition = await record(ctx, job.id, verdict.evidence, current=job, inbox=entry, events=story)
+            transition = await record(ctx, job.id, ruling.evidence, current=job, inbox=entry, events=story)
         except DuplicateEvent:
             return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
         ctx.crash_hook("after_callback_stored")
         applied = transition.ignored is None
         return CallbackResult(200, CallbackOutcome.APPLIED if applied else CallbackOutcome.IGNORED, job.id)
-    stored = attrs.evolve(entry, outcome=verdict.outcome, note=verdict.note)
+    stored = attrs.evolve(entry, outcome=ruling.outcome, note=ruling.note)
     if not await ctx.store.record_callback(stored, events=story):
         return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
     ctx.crash_hook("after_callback_stored")
-    if verdict.check:
+    if ruling.check:
         await check_soon(ctx, job.id)
-    return CallbackResult(200, CallbackOutcome(verdict.outcome.value), job.id)
+    return CallbackResult(200, CallbackOutcome(ruling.outcome.value), job.id)
 
 
 @attrs.frozen
-class _Verdict:
+class _Ruling:
     outcome: InboxOutcome
     note: str = ""
     evidence: Evidence | None = None
@@ -145,19 +145,19 @@ class _Verdict:
     """Ask KIE about the task soon (the body was not believed or not readable)."""
 
 
-def _judge(ctx: Context, job: Job, reading: CallbackReading | Unreadable) -> _Verdict:
+def _judge(ctx: Context, job: Job, reading: CallbackReading | Unreadable) -> _Ruling:
     """What an authenticated callback body may do to ``job``."""
     if isinstance(reading, Unreadable):
-        return _Verdict(InboxOutcome.UNREADABLE, reading.reason, check=True)
+        return _Ruling(InboxOutcome.UNREADABLE, reading.reason, check=True)
     snapshot = reading.snapshot
     if job.task_id is not None and snapshot.task_id != job.task_id:
-        return _Verdict(InboxOutcome.HINT, "task id is not the job's", check=True)
+        return _Ruling(InboxOutcome.HINT, "task id is not the job's", check=True)
     if not result_urls_allowed(snapshot.result_urls, ctx.config.allowed_result_hosts):
-        return _Verdict(InboxOutcome.HINT, "result URL not allowed", check=True)
-    evidence = evidence_from_snapshot(snapshot, source="callback")
+        return _Ruling(InboxOutcome.HINT, "result URL not allowed", check=True)
+    evidence = evidence_from_snapshot(snapshot, source=EvidenceSource.CALLBACK)
     if evidence is None:
-        return _Verdict(InboxOutcome.IGNORED, f"state {snapshot.state.value}")
-    return _Verdict(InboxOutcome.APPLIED, evidence=evidence)
+        return _Ruling(InboxOutcome.IGNORED, f"state {snapshot.state.value}")
+    return _Ruling(InboxOutcome.APPLIED, evidence=evidence)
 
 
 def _heard(ctx: Context, job: Job, *, trust: str, **detail: str) -> JobEvent:

@@ -10,12 +10,13 @@ from urllib.parse import quote, urlencode
 import anyio
 import attrs
 
+from kiegen.catalogue import default_registry
 from kiegen.core.callbacks import callback_token
 from kiegen.core.delivery import recipient_scheme
 from kiegen.core.errors import RecipientGone
 from kiegen.core.jobs import Job
-from kiegen.core.models import ModelRegistry, default_registry
 from kiegen.core.polling import PollPolicy
+from kiegen.core.registry import ModelRegistry
 from kiegen.ports.clock import Clock
 from kiegen.ports.kie import KieGateway
 from kiegen.ports.messaging import Messenger, Receipt

@@ -9,7 +9,7 @@ import attrs
 
 from kiegen.core.errors import ConcurrencyConflict, KieError, KieTaskNotFound
 from kiegen.core.events import JobEvent
-from kiegen.core.jobs import Evidence, EvidenceKind, Job
+from kiegen.core.jobs import Evidence, EvidenceKind, EvidenceSource, Job
 from kiegen.core.polling import schedule_after_check
 from kiegen.core.tasks import evidence_from_snapshot
 from kiegen.services.context import Context
@@ -51,7 +51,7 @@ async def refresh(ctx: Context, job: Job) -> Job:
         if since >= policy.not_visible_grace_s:
             not_found = Evidence(
                 kind=EvidenceKind.FAILED,
-                source="poll",
+                source=EvidenceSource.POLL,
                 task_id=job.task_id,
                 error_code="task_not_found",
                 error_message=exc.message,
@@ -63,7 +63,7 @@ async def refresh(ctx: Context, job: Job) -> Job:
         story = [JobEvent.checked(job, ctx.clock.now(), error=exc.message, code=exc.code)]
         return await reschedule(ctx, job.id, counted, events=story) or job
     story = [JobEvent.snapshot_checked(job, ctx.clock.now(), snapshot)]
-    evidence = evidence_from_snapshot(snapshot, source="poll")
+    evidence = evidence_from_snapshot(snapshot, source=EvidenceSource.POLL)
     if evidence is None:
         log.warning("job %s: KIE reports state %r", job.id, snapshot.state.value, extra={"job_id": job.id})
         return await reschedule(ctx, job.id, counted, events=story) or job

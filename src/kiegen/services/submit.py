@@ -19,8 +19,11 @@ import attrs
 
 from kiegen.core.errors import KieError, KieTransportError, KieUnavailable
 from kiegen.core.events import EventKind, JobEvent
-from kiegen.core.jobs import Evidence, Job, JobStatus
+from kiegen.core.frozen import thaw
+from kiegen.core.jobs import Evidence, EvidenceSource, Job, JobStatus
+from kiegen.core.models import VIDEO_DEADLINE_S
 from kiegen.core.polling import first_check_at
+from kiegen.core.validation import RAW_MARK, check_raw
 from kiegen.services.context import Context, new_job_id
 from kiegen.services.record import record, reschedule
 
@@ -38,21 +41,34 @@ async def submit(
     user_id: str | None = None,
     idempotency_key: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    raw: bool = False,
 ) -> Job:
     """Validate and submit. Raises ``InvalidInput`` (nothing stored), ``InsufficientCredits`` or
-    ``QuotaExceeded`` (nothing stored). Returns the job as stored after createTask answered (or failed)."""
+    ``QuotaExceeded`` (nothing stored). Returns the job as stored after createTask answered (or failed).
+
+    ``raw=True`` sends ``inputs`` to KIE as given, for a model kiegen does not know yet or inputs its schema
+    lacks: only the model id and the shape of ``inputs`` are checked, the job's metadata says ``kiegen_raw``, a
+    known model keeps its price and deadline, an unknown one is free to end users and waits like a video."""
     registry = ctx.config.registry
-    spec = registry.get(model)
-    normalized = registry.validate(model, inputs)
+    if raw:
+        spec = registry.find(model)
+        normalized = check_raw(model, inputs)
+        metadata = {**(metadata or {}), RAW_MARK: True}
+        price, deadline_s = (spec.price, spec.deadline_s) if spec else (0, float(VIDEO_DEADLINE_S))
+        log.warning("job for %s: input sent to KIE unvalidated (raw)", model)
+    else:
+        known = registry.get(model)
+        normalized = registry.validate(model, inputs)
+        price, deadline_s = known.price, known.deadline_s
     now = ctx.clock.now()
-    deadline = now + timedelta(seconds=spec.deadline_s)
+    deadline = now + timedelta(seconds=deadline_s)
     job = Job(
         id=new_job_id(),
         model=model,
         inputs=normalized,
         recipient=recipient,
         user_id=user_id,
-        price=spec.price,
+        price=price,
         idempotency_key=idempotency_key,
         created_at=now,
         updated_at=now,
@@ -75,7 +91,7 @@ async def resubmit(ctx: Context, job: Job) -> Job:
             job.id,
             attrs.evolve(
                 Evidence.deadline(),
-                source="recovery",
+                source=EvidenceSource.RECOVERY,
                 error_code="submit_failed",
                 error_message=f"KIE did not accept the task after {job.submit_attempts} attempts",
             ),
@@ -99,7 +115,9 @@ async def resubmit(ctx: Context, job: Job) -> Job:
 async def _create_task(ctx: Context, job: Job) -> Job:
     policy = ctx.config.policy
     try:
-        task_id = await ctx.kie.create_task(job.model, job.inputs, callback_url=ctx.config.callback_url(job.id))
+        # Plain JSON for the gateway: the job's frozen inputs hold tuples where KIE's JSON has arrays.
+        inputs = thaw(job.inputs)
+        task_id = await ctx.kie.create_task(job.model, inputs, callback_url=ctx.config.callback_url(job.id))
     except (KieTransportError, KieUnavailable) as exc:
         # A 5xx answer may come after KIE created the task, just like a timeout after sending; 455
         # (maintenance) and failures before sending did not create anything.

@@ -132,7 +132,7 @@ class SimulatedKie:
         now = self.clock.now()
         task_id = uuid.uuid4().hex
         early = self.config.callbacks is CallbackMode.EARLY
-        results = self.config.num_results or int(str(inputs.get("num_images", "1")) or 1)
+        results = self.config.num_results or _result_count(inputs)
         task = SimTask(
             task_id=task_id,
             model=model,
@@ -258,3 +258,11 @@ class SimulatedKie:
                 await self.callback_sink(task.callback_url, body)
             except Exception as exc:  # a receiver error must not kill the simulator; tests inspect it
                 self.callback_errors.append(exc)
+
+
+def _result_count(inputs: Mapping[str, Any]) -> int:
+    """How many results a task makes: ``num_images`` when it reads as a number (raw inputs may hold anything)."""
+    try:
+        return max(1, int(str(inputs.get("num_images", "1"))))
+    except ValueError:
+        return 1

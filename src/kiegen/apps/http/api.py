@@ -7,7 +7,8 @@
   answered at once: 422 with ``problems: [{field, value, message, fix}]``.
 - ``GET /v1/generations/{id}[?wait=S]``: the generation; with ``wait``, once it is finished or after ``S``
   seconds (at most ``max_wait_s``), read from storage first.
-- ``GET /v1/models``: the model registry with every input's rules.
+- ``GET /v1/models``: every model of the registry (all of them are accepted), with every input's rules, KIE's
+  cost where documented and the end-user price.
 """
 
 from __future__ import annotations
@@ -183,4 +184,6 @@ async def list_models(request: Request) -> Response:
     state: AppState = request.app.state.kiegen
     if state.api_keys.caller(request.headers.get("authorization")) is None:
         return unauthorized(state)
-    return JSONResponse({"models": [model_json(spec) for spec in state.client.registry]})
+    registry = state.client.registry
+    models = [model_json(spec, enabled=registry.is_enabled(spec.id)) for spec in registry]
+    return JSONResponse({"models": models})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiegen.core.jobs import JobStatus
+from kiegen.core.models import InputType, Media, ModelKind
 from kiegen.services import CallbackOutcome
 
 __all__ = ["openapi_document"]
@@ -103,12 +104,22 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Model": {
         "type": "object",
-        "required": ["id", "title", "kind", "price", "inputs"],
+        "required": ["id", "title", "kind", "media", "price", "enabled", "inputs"],
         "properties": {
             "id": {"type": "string"},
             "title": {"type": "string"},
-            "kind": {"type": "string"},
-            "price": {"type": "integer"},
+            "kind": {"type": "string", "enum": [k.value for k in ModelKind]},
+            "media": {"type": "string", "enum": [m.value for m in Media]},
+            "description": {"type": "string"},
+            "price": {"type": "integer", "description": "Credits an end user pays per generation (0: free)."},
+            "kie_credits": {
+                "type": "number",
+                "nullable": True,
+                "description": "KIE's price per task where the model's KIE page states one.",
+            },
+            "deadline_s": {"type": "number", "description": "How long a generation may take before it times out."},
+            "docs": {"type": "string", "nullable": True, "description": "KIE's documentation of the model."},
+            "enabled": {"type": "boolean", "description": "Offered to people by the operator's apps."},
             "inputs": {
                 "type": "array",
                 "items": {
@@ -116,12 +127,15 @@ _SCHEMAS: dict[str, Any] = {
                     "required": ["name", "type", "required"],
                     "properties": {
                         "name": {"type": "string"},
-                        "type": {"type": "string", "enum": ["enum", "string", "int", "number", "bool", "url"]},
+                        "type": {"type": "string", "enum": ["enum", *(t.value for t in InputType)]},
                         "required": {"type": "boolean"},
                         "enum": {"type": "array", "nullable": True, "items": {}},
                         "min": {"type": "number", "nullable": True},
                         "max": {"type": "number", "nullable": True},
+                        "min_length": {"type": "integer", "nullable": True},
                         "max_length": {"type": "integer", "nullable": True},
+                        "min_items": {"type": "integer", "nullable": True},
+                        "max_items": {"type": "integer", "nullable": True},
                         "default": {"description": "Any JSON value, or null."},
                         "description": {"type": "string"},
                     },

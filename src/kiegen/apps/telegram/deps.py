@@ -44,7 +44,8 @@ class Deps:
     payload_key: bytes = attrs.field(repr=False)
 
     def models(self) -> list[ModelSpec]:
-        return list(self.client.registry)
+        """The models the operator offers in the bot (``KIEGEN_MODELS_ENABLED``)."""
+        return list(self.client.registry.enabled_models())
 
     def model_index(self, model_id: str) -> int:
         return [m.id for m in self.models()].index(model_id)

@@ -9,7 +9,7 @@ from kiegen.adapters.aiogram import Outgoing
 from kiegen.apps.telegram.i18n import DEFAULT_LOCALE, Catalog, Translator
 from kiegen.apps.telegram.screens import failure_buttons, result_buttons
 from kiegen.core.jobs import Job, JobStatus
-from kiegen.core.models import ModelRegistry
+from kiegen.core.registry import ModelRegistry
 
 __all__ = ["BotPresenter", "reference"]
 
