@@ -1,10 +1,12 @@
-"""The wheel as a user gets it: built from this checkout, installed non-editable into fresh virtual
-environments (with and without the extras), and run from a directory outside the repository with none of the
-test run's paths or settings. About a minute: pip resolves the dependencies (from its cache when warm)."""
+"""kiegen as a user gets it. The README's first Quickstart command, run as written in a copy of the checkout
+(a bare, non-editable install); the wheel, built from this checkout and installed non-editable into fresh
+virtual environments with each extra; each run from a directory outside the repository with none of the test
+run's paths or settings. A minute or two: pip resolves the dependencies (from its cache when warm)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import pytest
 
 import kiegen
 from tests.ops.procs import ROOT, Service, clean_env, free_port
+from tests.ops.readme import quickstart_commands
 from tests.telegram import updates as up
 from tests.telegram.fake_telegram import FakeTelegram
 from tests.telegram.harness import TOKEN
@@ -59,8 +62,27 @@ def _venv(where: Path, wheel: Path, extra: str | None) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bare(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
-    return _venv(tmp_path_factory.mktemp("bare") / "venv", wheel, None)
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The README's first Quickstart command, as written, in a copy of this checkout (its files as git sees
+    them, committed or not: what a fresh clone would hold)."""
+    clone = tmp_path_factory.mktemp("clone")
+    listed = _run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT)
+    assert listed.returncode == 0, listed.stderr
+    for name in filter(None, listed.stdout.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / name)
+    done = _run("bash", "-c", quickstart_commands()[0], cwd=clone)
+    return clone, done
+
+
+@pytest.fixture(scope="module")
+def bare(quickstart: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    """The Quickstart's venv: kiegen installed from the clone, non-editable, without extras."""
+    clone, done = quickstart
+    assert done.returncode == 0, done.stderr
+    return clone / ".venv" / "bin"
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +123,17 @@ def test_an_app_without_its_extra_names_the_extra_in_one_line_and_exits_2(
     assert f"pip install 'kiegen[{extra}]'" in lines[0]
 
 
-def test_the_bare_wheel_generates_on_the_embedded_default(bare: Path, site: Path) -> None:
-    done = _run(bare / "kiegen", "generate", "z-image", "--prompt", "a red fox in the snow", "--out", "out/", cwd=site)
+def test_the_readmes_first_command_generates_on_the_embedded_default(
+    quickstart: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    clone, done = quickstart
     assert done.returncode == 0, done.stderr
     (saved,) = done.stdout.split()
-    assert (site / saved).read_bytes().startswith(b"\x89PNG")
-    assert (site / "kiegen.db").exists()
+    assert saved.startswith("out/") and saved.endswith(".png")
+    assert (clone / saved).read_bytes().startswith(b"\x89PNG")
+    assert "using the built-in KIE simulator" in done.stderr
+    located = _run(clone / ".venv" / "bin" / "python", "-c", "import kiegen; print(kiegen.__file__)", cwd=clone)
+    assert "site-packages" in located.stdout  # installed, not the clone's src/ on the path
 
 
 def test_kiegen_serve_from_the_wheel_serves_health_and_generations_over_a_socket(with_http: Path, site: Path) -> None:
