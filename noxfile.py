@@ -11,7 +11,9 @@ nox.options.sessions = ["lint", "typecheck", "tests", "reliability"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
-PYTHON = "3.11"
+# None: the sessions use the Python that runs nox (any 3.11+), so that `nox` runs the suite on Debian 12
+# (3.11), Ubuntu 24.04 (3.12) and macOS alike instead of skipping sessions whose pinned interpreter is missing.
+PYTHON: str | None = None
 
 
 def _install(session: nox.Session) -> None:
@@ -42,6 +44,14 @@ def tests(session: nox.Session) -> None:
     session.run(
         "pytest", "-m", "not e2e", "--ignore=tests/reliability", *session.posargs, env={"PYTHONFAULTHANDLER": "1"}
     )
+
+
+@nox.session(python=PYTHON)
+def packaging(session: nox.Session) -> None:
+    """The wheel and the README's Quickstart as a user gets them (also part of `tests`): built, installed
+    non-editable into fresh venvs, `kiegen serve` and `kiegen bot` run from outside the repository."""
+    _install(session)
+    session.run("pytest", "-m", "packaging", "tests/ops", *session.posargs)
 
 
 @nox.session(python=PYTHON)

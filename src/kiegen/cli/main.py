@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 
+from kiegen import __version__
 from kiegen.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -30,21 +31,40 @@ __all__ = ["main"]
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse's own exits with 2 too; keep its message, add the hint
         self.print_usage(sys.stderr)
-        say(f"kiegen: error: {message} (see `kiegen {self.prog.split()[-1]} --help`)")
+        say(f"{self.prog}: error: {message} (see `{self.prog} --help`)")
         raise SystemExit(EXIT_USAGE)
 
 
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (1-65535)")
+    return port
+
+
+_EPILOG = "Exit codes: 0 ok, 1 generation failed or timed out, 2 bad usage or invalid input."
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kiegen", description="Reliable image generation on KIE.ai.")
+    parser = _Parser(
+        prog="kiegen",
+        description="Reliable image generation on KIE.ai. Settings come from the environment (KIE_API_KEY, "
+        "KIEGEN_DATABASE_URL, ...; see the README); without KIE_API_KEY the built-in KIE simulator is used.",
+        epilog=_EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"kiegen {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser, metavar="VERB")
 
     models = verbs.add_parser("models", help="list the models by kind, with their inputs, KIE's cost and the price")
     models.add_argument("--json", action="store_true", help="print JSON")
     models.add_argument("--prices", action="store_true", help="a price list: KIE's cost, the end-user price, margin")
     models.add_argument("--enabled", action="store_true", help="only the models offered to people (the bot)")
 
-    gen = verbs.add_parser("generate", help="generate an image and download it")
+    gen = verbs.add_parser("generate", help="generate an image and download it", epilog=_EPILOG)
     gen.add_argument("model", help="model id, e.g. z-image (see `kiegen models`)")
     gen.add_argument("--prompt", help="what the image should show")
     gen.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="any model input")
@@ -67,32 +87,65 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--json", action="store_true", help="print one JSON object")
 
     jobs = verbs.add_parser("jobs", help="stored jobs")
-    job_verbs = jobs.add_subparsers(dest="jobs_verb", required=True, parser_class=_Parser)
-    listing = job_verbs.add_parser("list", help="newest first")
-    listing.add_argument("--limit", type=int, default=20)
-    listing.add_argument("--json", action="store_true")
-    show = job_verbs.add_parser("show", help="one job")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true")
+    job_verbs = jobs.add_subparsers(dest="jobs_verb", required=True, parser_class=_Parser, metavar="VERB")
+    listing = job_verbs.add_parser("list", help="the newest jobs first")
+    listing.add_argument("--limit", type=int, default=20, help="how many jobs (default: 20)")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    show = job_verbs.add_parser("show", help="one job and its deliveries")
+    show.add_argument("id", help="the job id (as `kiegen generate` or `kiegen jobs list` printed it)")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
 
-    wait = verbs.add_parser("wait", help="wait for a job to finish")
-    wait.add_argument("id")
-    wait.add_argument("--timeout", type=float, default=None)
-    wait.add_argument("--json", action="store_true")
+    wait = verbs.add_parser("wait", help="wait for a job to finish", epilog=_EPILOG)
+    wait.add_argument("id", help="the job id")
+    wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
+    wait.add_argument("--json", action="store_true", help="print one JSON object")
 
-    verbs.add_parser("migrate", help="create or upgrade the database schema")
-    verbs.add_parser("credits", help="the KIE account balance")
+    verbs.add_parser(
+        "migrate",
+        help="create or upgrade the database schema",
+        description="Bring KIEGEN_DATABASE_URL to the latest schema (the apps also do this when they start).",
+    )
+    verbs.add_parser("credits", help="the KIE account balance", description="Print the KIE account's credits.")
 
-    sim = verbs.add_parser("simulate-kie", help="serve the KIE simulator over HTTP")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8090)
-    sim.add_argument("--delay", type=float, default=3.0, help="seconds a task takes")
-    sim.add_argument("--fail-rate", type=float, default=0.0)
-    sim.add_argument("--callbacks", default="normal", help="normal, lost, duplicate, early or malformed")
+    serve = verbs.add_parser(
+        "serve",
+        help="run the HTTP service (needs kiegen[http])",
+        description="Serve KIE callbacks, the REST API (/v1/generations), /healthz, /readyz and /metrics with "
+        "uvicorn until SIGINT or SIGTERM. Reads KIE_API_KEY, KIEGEN_DATABASE_URL, KIEGEN_PUBLIC_URL, "
+        "KIEGEN_API_KEYS, KIEGEN_WEBHOOK_SECRET, KIEGEN_LOG_LEVEL and the rest from the environment.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: KIEGEN_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default: KIEGEN_PORT, else 8080)")
+
+    bot = verbs.add_parser(
+        "bot",
+        help="run the Telegram bot (needs kiegen[telegram])",
+        description="Run the reference Telegram bot until SIGINT or SIGTERM: long polling, or a webhook with "
+        "KIEGEN_TELEGRAM_WEBHOOK=1 (then also KIEGEN_TELEGRAM_WEBHOOK_SECRET and KIEGEN_PUBLIC_URL). Needs "
+        "TELEGRAM_BOT_TOKEN; KIEGEN_TELEGRAM_API_URL points it at another Bot API server. With "
+        "KIEGEN_PUBLIC_URL it also serves KIE callbacks (and the webhook) on --host/--port.",
+    )
+    bot.add_argument("--host", help="address for the webhook and KIE callbacks (default: KIEGEN_HOST, else 127.0.0.1)")
+    bot.add_argument(
+        "--port", type=_port, help="port for the webhook and KIE callbacks (default: KIEGEN_PORT, else 8080)"
+    )
+
+    sim = verbs.add_parser(
+        "simulate-kie",
+        help="serve the KIE simulator over HTTP",
+        description="A fake KIE API for tests and demos: point KIEGEN_KIE_BASE_URL and KIEGEN_KIE_UPLOAD_URL at it.",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    sim.add_argument("--port", type=_port, default=8090, help="port to listen on (default: 8090)")
+    sim.add_argument("--delay", type=float, default=3.0, help="seconds a task takes (default: 3)")
+    sim.add_argument("--fail-rate", type=float, default=0.0, help="share of tasks that fail, 0 to 1 (default: 0)")
+    sim.add_argument(
+        "--callbacks", default="normal", help="normal, lost, duplicate, early or malformed (default: normal)"
+    )
 
     e2e = verbs.add_parser("e2e", help="run every free model end to end and print metrics")
     e2e.add_argument("--real", action="store_true", help="against the live KIE API (needs KIE_API_KEY)")
-    e2e.add_argument("--timeout", type=float, default=300.0, help="per job")
+    e2e.add_argument("--timeout", type=float, default=300.0, help="per job, in seconds (default: 300)")
     return parser
 
 
@@ -186,6 +239,10 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.verb in ("serve", "bot"):  # the apps set up their own logging and read their own settings
+        from kiegen.cli.apps import run_bot, serve
+
+        return serve(args.host, args.port) if args.verb == "serve" else run_bot(args.host, args.port)
     _configure_logging(args.verbose)
     try:
         settings = Settings.from_env()
