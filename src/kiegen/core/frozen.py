@@ -59,6 +59,8 @@ class FrozenDict(dict[K, V]):
 
 def freeze(value: Any) -> Any:
     """The value with every mapping frozen and every list turned into a tuple (recursively)."""
+    if type(value) is FrozenDict:
+        return value  # frozen all the way down when it was made (copying a job's inputs on every change is waste)
     if isinstance(value, Mapping):
         return FrozenDict({key: freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
@@ -76,6 +78,8 @@ def thaw(value: Any) -> Any:
 
 
 def frozen_mapping(value: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> FrozenDict[Any, Any]:
-    """An attrs converter: a deep-frozen copy of a mapping."""
+    """An attrs converter: a deep-frozen copy of a mapping (a frozen one is kept as it is)."""
+    if type(value) is FrozenDict:
+        return value
     frozen: FrozenDict[Any, Any] = freeze(dict(value))
     return frozen

@@ -22,7 +22,8 @@ Jobs
   and deliveries whose key/id already exists are skipped silently (idempotent). An ``inbox`` entry whose key
   already exists raises ``DuplicateEvent`` and nothing is written: an inbound event is deduplicated in the
   same transaction as the change it causes. ``events`` are appended to the job's story in the same
-  transaction. Returns the stored job.
+  transaction. ``previous`` (optional) is the job as stored at ``expected_version``: an adapter may then
+  write only what changed. Returns the stored job.
 - ``list_jobs(user_id=None, limit=50)`` lists newest first.
 - ``claim_due_checks(now, lease_until=..., limit=...)`` returns non-terminal jobs with ``next_check_at <= now``
   (oldest due first), having set their ``next_check_at`` to ``lease_until`` (and bumped ``version``) so that no
@@ -99,6 +100,7 @@ class JobStore(Protocol):
         deliveries: Sequence[Delivery] = (),
         inbox: InboxEntry | None = None,
         events: Sequence[JobEvent] = (),
+        previous: Job | None = None,
     ) -> Job: ...
 
     async def list_jobs(self, *, user_id: str | None = None, limit: int = 50) -> list[Job]: ...

@@ -65,6 +65,7 @@ async def record(
                 deliveries=deliveries,
                 inbox=attrs.evolve(inbox, outcome=InboxOutcome.APPLIED) if inbox is not None else None,
                 events=[*events, *_status_change(transition.before, after, evidence, ctx.clock.now())],
+                previous=job,
             )
         except ConcurrencyConflict:
             continue
@@ -115,7 +116,7 @@ async def reschedule(
         if changed == job:
             return job
         try:
-            stored = await ctx.store.save(changed, expected_version=job.version, events=events)
+            stored = await ctx.store.save(changed, expected_version=job.version, events=events, previous=job)
         except ConcurrencyConflict:
             continue
         await ctx.notifier.publish(job_id)

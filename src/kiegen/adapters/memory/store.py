@@ -119,6 +119,7 @@ class InMemoryJobStore:
         deliveries: Sequence[Delivery] = (),
         inbox: InboxEntry | None = None,
         events: Sequence[JobEvent] = (),
+        previous: Job | None = None,
     ) -> Job:
         await anyio.lowlevel.checkpoint()
         current = self._jobs.get(job.id)

@@ -297,7 +297,12 @@ class PostgresDatabase:
     async def _writer_connection(self) -> asyncpg.Connection:
         conn = self._writer_conn
         if conn is None or conn.is_closed():
-            settings = {**self._settings, "lock_timeout": self._lock_timeout}
+            # The writer's statements are point updates, inserts and claims that walk a partial index in
+            # order. PostgreSQL multiplies the selectivities of "status is live" and "due <= now" as if they
+            # were independent (only live rows are due): it then expects a handful of rows and picks a bitmap
+            # scan that reads and sorts every due row (thousands after an outage) before LIMIT. Without bitmap
+            # scans it walks the index and stops after LIMIT rows.
+            settings = {**self._settings, "lock_timeout": self._lock_timeout, "enable_bitmapscan": "off"}
             conn = await asyncpg.connect(self.dsn, server_settings=settings, timeout=self.connect_timeout_s)
             await _init_connection(conn)
             self._writer_conn = conn

@@ -6,6 +6,7 @@ connection (its codec converts timestamps, JSON and booleans for its engine).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -75,7 +76,32 @@ DELIVERY_COLUMNS = (
 LEDGER_COLUMNS = ("key", "user_id", "kind", "amount", "created_at", "job_id", "note")
 
 
-def job_params(c: Conn, job: Job) -> dict[str, Any]:
+_JSON_COLUMNS: dict[str, Callable[[Job], Any]] = {
+    "inputs": lambda job: dict(job.inputs),
+    "result_urls": lambda job: list(job.result_urls),
+    "metadata": lambda job: dict(job.metadata),
+}
+_TIME_COLUMNS = frozenset({"created_at", "updated_at", "submitted_at", "completed_at", "deadline_at", "next_check_at"})
+
+
+def job_params(c: Conn, job: Job, columns: Collection[str] | None = None) -> dict[str, Any]:
+    """A job's column values; only ``columns`` when given (the others are not converted at all)."""
+    if columns is None:
+        return _all_job_params(c, job)
+    params: dict[str, Any] = {}
+    for name in columns:
+        if name in _JSON_COLUMNS:
+            params[name] = c.json(_JSON_COLUMNS[name](job))
+        elif name in _TIME_COLUMNS:
+            params[name] = c.ts(getattr(job, name))
+        elif name == "status":
+            params[name] = job.status.value
+        else:
+            params[name] = getattr(job, name)
+    return params
+
+
+def _all_job_params(c: Conn, job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "model": job.model,

@@ -32,6 +32,7 @@ __all__ = [
     "IntegrityViolation",
     "Sql",
     "drive",
+    "postgres_only",
     "sql",
     "store_error",
 ]
@@ -54,9 +55,14 @@ class Sql:
         return [params[name] for name in self.names]
 
 
+def postgres_only(text: str) -> Sql:
+    """A statement only the PostgreSQL store runs (its SQLite form refuses to run)."""
+    return attrs.evolve(sql(text, postgres=text), sqlite="SELECT raise(ABORT, 'a PostgreSQL-only statement')")
+
+
 def sql(text: str, *, postgres: str | None = None) -> Sql:
     """Compile ``text`` (named ``:params``) for both engines; ``postgres`` replaces it where the dialects
-    differ (the two texts must take the same parameter names)."""
+    differ (it takes every parameter of ``text``, and may take more: an operation passes them on both)."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -67,7 +73,7 @@ def sql(text: str, *, postgres: str | None = None) -> Sql:
 
     pg_text = _PARAM.sub(number, postgres if postgres is not None else text)
     sqlite_names = set(_PARAM.findall(text))
-    assert sqlite_names == set(names), f"the two forms take different parameters: {sqlite_names} != {names}"
+    assert sqlite_names <= set(names), f"the PostgreSQL form lacks parameters: {sqlite_names - set(names)}"
     return Sql(sqlite=text, postgres=pg_text, names=tuple(names))
 
 

@@ -19,6 +19,7 @@ the value itself was refused). It runs under asyncio and trio: the drivers run o
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
@@ -45,7 +46,7 @@ from kiegen.adapters.sqlalchemy.rows import (
     job_from_row,
     job_params,
 )
-from kiegen.adapters.sqlalchemy.sql import Conn, IntegrityViolation, Sql, sql
+from kiegen.adapters.sqlalchemy.sql import Conn, IntegrityViolation, Sql, postgres_only, sql
 from kiegen.core.billing import LedgerEntry, LedgerKind, hold_for, utc_day
 from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry
 from kiegen.core.errors import (
@@ -93,32 +94,85 @@ _JOB_AND_SEEN = sql(
 _JOB_EXISTS = sql("SELECT 1 FROM jobs WHERE id = :id")
 _JOB_BY_IDEMPOTENCY = sql("SELECT * FROM jobs WHERE user_id = :user_id AND idempotency_key = :idempotency_key")
 _JOB_INSERT = sql(f"INSERT INTO jobs ({_columns(JOB_COLUMNS)}) VALUES ({_values(JOB_COLUMNS)})")
-_JOB_UPDATE = sql(
-    f"UPDATE jobs SET {', '.join(f'{c} = :{c}' for c in JOB_COLUMNS if c != 'id')} "
-    "WHERE id = :id AND version = :expected_version RETURNING id"
+
+
+@functools.cache
+def _job_update(columns: frozenset[str]) -> Sql:
+    """UPDATE of ``columns`` only (with the version check): SQLite and PostgreSQL then leave the indexes of the
+    other columns alone, and their values are not sent at all."""
+    assignments = ", ".join(f"{c} = :{c}" for c in JOB_COLUMNS if c in columns)
+    return sql(f"UPDATE jobs SET {assignments} WHERE id = :id AND version = :expected_version RETURNING id")
+
+
+@functools.cache
+def _pg_save(columns: frozenset[str]) -> Sql:
+    """PostgreSQL: the whole of ``save`` in one statement, one round trip (the batch's savepoint around it
+    still undoes it all when the operation fails afterwards). The inbox row comes first; the job is updated
+    only if that row was new (or there is none) and its version is the expected one; the ledger entries, the
+    deliveries and the story are written only if the job was."""
+    assignments = ", ".join(f"{c} = :{c}" for c in JOB_COLUMNS if c in columns)
+    inbox_values = ", ".join(f":inbox_{c}::{_INBOX_TYPES[c]}" for c in _INBOX_COLUMNS)
+    return postgres_only(
+        f"""
+WITH ins AS (
+  INSERT INTO inbox ({_columns(_INBOX_COLUMNS)}) SELECT {inbox_values} WHERE :has_inbox::boolean
+  ON CONFLICT (key) DO NOTHING RETURNING key
+), upd AS (
+  UPDATE jobs SET {assignments} WHERE id = :id AND version = :expected_version
+  AND (NOT :has_inbox OR EXISTS (SELECT 1 FROM ins)) RETURNING id
+), led AS (
+  INSERT INTO ledger ({_columns(LEDGER_COLUMNS)})
+  SELECT * FROM unnest(:l_key::text[], :l_user_id::text[], :l_kind::text[], :l_amount::int[],
+                       :l_created_at::timestamptz[], :l_job_id::text[], :l_note::text[])
+  WHERE EXISTS (SELECT 1 FROM upd) ON CONFLICT (key) DO NOTHING
+), dlv AS (
+  INSERT INTO deliveries ({_columns(DELIVERY_COLUMNS)})
+  SELECT * FROM unnest(:d_id::text[], :d_job_id::text[], :d_recipient::text[], :d_status::text[],
+                       :d_attempt::int[], :d_lease_until::timestamptz[], :d_next_attempt_at::timestamptz[],
+                       :d_created_at::timestamptz[], :d_last_error::text[], :d_receipt::text[],
+                       :d_sent_at::timestamptz[])
+  WHERE EXISTS (SELECT 1 FROM upd) ON CONFLICT (id) DO NOTHING
+), evt AS (
+  INSERT INTO job_events (job_id, at, kind, detail)
+  SELECT e.job_id, e.at, e.kind, e.detail::jsonb
+  FROM unnest(:e_job_id::text[], :e_at::timestamptz[], :e_kind::text[], :e_detail::text[])
+       AS e(job_id, at, kind, detail)
+  WHERE EXISTS (SELECT 1 FROM upd)
 )
+SELECT EXISTS (SELECT 1 FROM ins) AS inserted, EXISTS (SELECT 1 FROM upd) AS updated"""
+    )
+
+
+def _columnwise(prefix: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
+    """Rows as one array per column (``unnest`` turns them back into rows)."""
+    return {f"{prefix}{column}": [row[column] for row in rows] for column in columns}
+
+
+_ALL_BUT_ID = frozenset(JOB_COLUMNS) - {"id"}
+_JOB_FIELDS = tuple(c for c in JOB_COLUMNS if c != "id")
 _JOBS_NEWEST = sql("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT :limit")
 _JOBS_OF_USER = sql("SELECT * FROM jobs WHERE user_id = :user_id ORDER BY created_at DESC, id DESC LIMIT :limit")
 _JOB_COUNTS = sql("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+# PostgreSQL: one statement, the due ids (oldest due first) locked and moved to the end of the lease; ``due``
+# is when each was due, to return them in that order (RETURNING has none). SQLite (whose RETURNING cannot name
+# the FROM table, and whose batch is the only writer anyway): the ids first, then the update.
+_CLAIM_CHECKS = postgres_only(
+    "UPDATE jobs SET next_check_at = :lease_until, version = jobs.version + 1 "
+    f"FROM (SELECT id AS due_id, next_check_at AS due FROM jobs WHERE {t.ACTIVE_JOB} AND next_check_at <= :now "
+    "ORDER BY next_check_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) AS d WHERE jobs.id = d.due_id "
+    "RETURNING jobs.*, d.due"
+)
 _DUE_IDS = sql(
-    f"SELECT id FROM jobs WHERE {t.ACTIVE_JOB} AND next_check_at <= :now ORDER BY next_check_at, id LIMIT :limit",
-    postgres=f"SELECT id FROM jobs WHERE {t.ACTIVE_JOB} AND next_check_at <= :now "
-    "ORDER BY next_check_at, id LIMIT :limit FOR UPDATE SKIP LOCKED",
+    f"SELECT id FROM jobs WHERE {t.ACTIVE_JOB} AND next_check_at <= :now ORDER BY next_check_at, id LIMIT :limit"
 )
-_CLAIM_CHECKS = sql(
+_LEASE_CHECKS = sql(
     "UPDATE jobs SET next_check_at = :lease_until, version = version + 1 "
-    "WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING *",
-    postgres="UPDATE jobs SET next_check_at = :lease_until, version = version + 1 WHERE id = ANY(:ids) RETURNING *",
+    "WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING *"
 )
-# PostgreSQL multiplies the selectivities of "status is live" and "next_check_at <= now" as if they were
-# independent, while only live jobs have a next check: it then expects a handful of rows and picks a bitmap
-# scan that reads and sorts every due row (thousands after an outage) before LIMIT. Walking the partial index
-# in order stops after ``limit`` rows. Set for the claim, then set back (the transaction is the batch's).
-_ORDERED_INDEX_ON = sql("SELECT 1", postgres="SET LOCAL enable_bitmapscan = off")
-_ORDERED_INDEX_OFF = sql("SELECT 1", postgres="SET LOCAL enable_bitmapscan = on")
 _LOCK_USER = sql("SELECT :namespace, :user_id", postgres="SELECT pg_advisory_xact_lock(:namespace, hashtext(:user_id))")
 
 _INBOX_COLUMNS = ("key", "job_id", "task_id", "body", "received_at", "outcome", "note")
+_INBOX_TYPES = dict.fromkeys(_INBOX_COLUMNS, "text") | {"body": "bytea", "received_at": "timestamptz"}
 _INBOX_INSERT = sql(
     f"INSERT INTO inbox ({_columns(_INBOX_COLUMNS)}) VALUES ({_values(_INBOX_COLUMNS)}) "
     "ON CONFLICT (key) DO NOTHING RETURNING key"
@@ -132,14 +186,23 @@ _DELIVERY_INSERT = sql(
 )
 _DELIVERIES_OF_JOB = sql("SELECT * FROM deliveries WHERE job_id = :job_id ORDER BY created_at, id")
 _OWNED = "WHERE id = :id AND attempt = :attempt AND status = 'pending' RETURNING *"
-_DELIVERY_SENT = sql(
-    "UPDATE deliveries SET status = 'sent', receipt = :receipt, sent_at = :now, lease_until = NULL, "
-    f"last_error = NULL {_OWNED}"
-)
-_DELIVERY_RETRY = sql(
-    f"UPDATE deliveries SET last_error = :error, next_attempt_at = :retry_at, lease_until = NULL {_OWNED}"
-)
-_DELIVERY_END = sql(f"UPDATE deliveries SET last_error = :error, status = :status, lease_until = NULL {_OWNED}")
+
+
+def _mark(assignments: str) -> Sql:
+    """Mark a delivery its claim still owns; on PostgreSQL the attempt's event goes in the same statement (one
+    round trip), on SQLite in a second one."""
+    update = f"UPDATE deliveries SET {assignments}, lease_until = NULL {_OWNED}"
+    return sql(
+        update,
+        postgres=f"WITH upd AS ({update}), evt AS (INSERT INTO job_events (job_id, at, kind, detail) "
+        "SELECT :e_job_id::text, :e_at::timestamptz, :e_kind::text, :e_detail::jsonb WHERE EXISTS (SELECT 1 FROM upd)) "
+        "SELECT * FROM upd",
+    )
+
+
+_DELIVERY_SENT = _mark("status = 'sent', receipt = :receipt, sent_at = :now, last_error = NULL")
+_DELIVERY_RETRY = _mark("last_error = :error, next_attempt_at = :retry_at")
+_DELIVERY_END = _mark("last_error = :error, status = :status")
 
 _LEDGER_INSERT = sql(
     f"INSERT INTO ledger ({_columns(LEDGER_COLUMNS)}) VALUES ({_values(LEDGER_COLUMNS)}) "
@@ -357,15 +420,47 @@ class SqlAlchemyJobStore:
         deliveries: Sequence[Delivery] = (),
         inbox: InboxEntry | None = None,
         events: Sequence[JobEvent] = (),
+        previous: Job | None = None,
     ) -> Job:
         stored = attrs.evolve(job, version=expected_version + 1)
+        if previous is not None and previous.version == expected_version and previous.id == job.id:
+            changed = frozenset(name for name in _JOB_FIELDS if getattr(stored, name) != getattr(previous, name))
+        else:
+            changed = _ALL_BUT_ID
+        update = _job_update(changed)
+
+        async def pg_op(c: Conn) -> Job:
+            params: dict[str, Any] = {
+                **job_params(c, stored, changed),
+                "id": job.id,
+                "expected_version": expected_version,
+                "has_inbox": inbox is not None,
+                **{f"inbox_{k}": v for k, v in (inbox_params(c, inbox) if inbox else _NO_INBOX).items()},
+                **_columnwise("l_", [entry_params(c, e) for e in ledger], LEDGER_COLUMNS),
+                **_columnwise("d_", [delivery_params(c, d) for d in deliveries], DELIVERY_COLUMNS),
+                **_columnwise("e_", [_event_text(c, e) for e in events], ("job_id", "at", "kind", "detail")),
+            }
+            try:
+                row = await c.fetchrow(_pg_save(changed), params)
+            except IntegrityViolation:
+                raise ValueError(f"job {job.id!r}: task id {job.task_id!r} already belongs to another job") from None
+            assert row is not None
+            if inbox is not None and not row["inserted"]:
+                raise DuplicateEvent(inbox.key)
+            if not row["updated"]:
+                if await c.fetchval(_JOB_EXISTS, {"id": job.id}) is None:
+                    raise JobNotFound(job.id)
+                raise ConcurrencyConflict(job.id)
+            c.notify(job.id)
+            return stored
 
         async def op(c: Conn) -> Job:
             # The inbox row first, so that a duplicate writes nothing; a later failure rolls it back too.
             if inbox is not None and await c.fetchval(_INBOX_INSERT, inbox_params(c, inbox)) is None:
                 raise DuplicateEvent(inbox.key)
             try:
-                updated = await c.fetchval(_JOB_UPDATE, {**job_params(c, stored), "expected_version": expected_version})
+                params = job_params(c, stored, changed)
+                updated = await c.fetchval(update, {**params, "id": job.id, "expected_version": expected_version})
             except IntegrityViolation:
                 raise ValueError(f"job {job.id!r}: task id {job.task_id!r} already belongs to another job") from None
             if updated is None:
@@ -380,7 +475,7 @@ class SqlAlchemyJobStore:
             c.notify(job.id)
             return stored
 
-        return await self._db.write(op)  # type: ignore[no-any-return]
+        return await self._db.write(pg_op if self._postgres else op)  # type: ignore[no-any-return]
 
     async def _insert_events(self, c: Conn, events: Sequence[JobEvent]) -> None:
         for event in events:
@@ -398,16 +493,18 @@ class SqlAlchemyJobStore:
 
     async def claim_due_checks(self, now: datetime, *, lease_until: datetime, limit: int) -> list[Job]:
         async def op(c: Conn) -> list[Job]:
-            await c.execute(_ORDERED_INDEX_ON)
-            ids = [row["id"] for row in await c.fetch(_DUE_IDS, {"now": c.ts(now), "limit": limit})]
-            await c.execute(_ORDERED_INDEX_OFF)
-            if not ids:
-                return []
-            rows = await c.fetch(_CLAIM_CHECKS, {"ids": c.json(ids), "lease_until": c.ts(lease_until)})
-            claimed = {row["id"]: job_from_row(c, row) for row in rows}
-            for job_id in ids:
-                c.notify(job_id)
-            return [claimed[job_id] for job_id in ids]
+            params = {"now": c.ts(now), "limit": limit, "lease_until": c.ts(lease_until)}
+            if self._postgres:
+                rows = sorted(await c.fetch(_CLAIM_CHECKS, params), key=lambda row: (row["due"], row["id"]))
+            else:
+                ids = [row["id"] for row in await c.fetch(_DUE_IDS, params)]
+                if not ids:
+                    return []
+                leased = {row["id"]: row for row in await c.fetch(_LEASE_CHECKS, {**params, "ids": json.dumps(ids)})}
+                rows = [leased[job_id] for job_id in ids]
+            for row in rows:
+                c.notify(row["id"])
+            return [job_from_row(c, row) for row in rows]
 
         return await self._db.write(op)  # type: ignore[no-any-return]
 
@@ -439,9 +536,7 @@ class SqlAlchemyJobStore:
 
         async def op(c: Conn) -> list[Delivery]:
             params = {"now": c.ts(now), "limit": limit, "lease_until": c.ts(lease_until), **_scheme_params(ordered)}
-            await c.execute(_ORDERED_INDEX_ON)
             rows = await c.fetch(statement, params)
-            await c.execute(_ORDERED_INDEX_OFF)
             return [delivery_from_row(c, row) for row in rows]
 
         claimed: list[Delivery] = await self._db.write(op)
@@ -455,10 +550,14 @@ class SqlAlchemyJobStore:
 
         async def op(c: Conn) -> Delivery:
             values = {"id": claim.delivery.id, "attempt": claim.attempt, "now": event.at, **params}
-            row = await c.fetchrow(statement, {k: c.ts(v) if isinstance(v, datetime) else v for k, v in values.items()})
+            values = {k: c.ts(v) if isinstance(v, datetime) else v for k, v in values.items()}
+            if self._postgres:
+                values |= {f"e_{k}": v for k, v in event_params(c, event).items()}
+            row = await c.fetchrow(statement, values)
             if row is None:
                 raise LeaseLost(claim.delivery.id, claim.attempt)
-            await c.execute(_EVENT_INSERT, event_params(c, event))
+            if not self._postgres:
+                await c.execute(_EVENT_INSERT, event_params(c, event))
             return delivery_from_row(c, row)
 
         return await self._db.write(op)  # type: ignore[no-any-return]
@@ -544,6 +643,14 @@ class SqlAlchemyJobStore:
             return await c.fetchval(_REVISION)  # type: ignore[no-any-return]
 
         return await self._db.read(op)  # type: ignore[no-any-return]
+
+
+_NO_INBOX = dict.fromkeys(_INBOX_COLUMNS)
+
+
+def _event_text(c: Conn, event: JobEvent) -> dict[str, Any]:
+    """An event's parameters with its detail as JSON text (PostgreSQL casts it back to jsonb)."""
+    return {"job_id": event.job_id, "at": c.ts(event.at), "kind": event.kind, "detail": json.dumps(dict(event.detail))}
 
 
 async def _one_job(statement: Sql, params: dict[str, Any], c: Conn) -> Job | None:
