@@ -24,10 +24,10 @@ import anyio
 import attrs
 import httpx
 
+from kiegen.adapters.httpkit import parse_retry_after, redact
 from kiegen.adapters.kie_httpx.envelope import Envelope, error_for, read_envelope
 from kiegen.adapters.kie_httpx.limiter import RateLimiter
-from kiegen.adapters.kie_httpx.redact import redact
-from kiegen.adapters.kie_httpx.retry import RetryPolicy, backoff_delay, parse_retry_after
+from kiegen.adapters.kie_httpx.retry import RetryPolicy, backoff_delay
 from kiegen.core.errors import KieError, KieRateLimited, KieTransportError, KieUnavailable
 from kiegen.ports.clock import Clock
 
@@ -75,9 +75,11 @@ class RetryingCaller:
         limiter: RateLimiter,
         clock: Clock,
         rng: random.Random,
+        user_agent: str,
     ) -> None:
         self.client = client
         self._api_key = api_key
+        self.user_agent = user_agent
         self.retry = retry
         self.limiter = limiter
         self.clock = clock
@@ -148,7 +150,11 @@ class RetryingCaller:
         )
 
     async def _once(self, op: KieCall) -> Envelope:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+        }
         try:
             response = await self.client.request(
                 op.method, op.url, headers=headers, json=op.json, params=op.params, data=op.form, files=op.files
