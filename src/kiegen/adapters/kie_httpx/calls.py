@@ -8,7 +8,8 @@
   never left (connect error, connect or pool timeout) or KIE answered 429 (dropped, not queued). Anything after
   the request may have arrived (read timeout, broken connection, unreadable answer, 5xx) is raised at once, as
   ``KieTransportError(sent=True)`` when no answer was read;
-- 401, 402, 422 and every other definite refusal are never retried;
+- 401, 402, 422 and every other definite refusal are never retried, createTask's body-500 refusals ("This
+  field is required", "This interface is temporarily paused.") included;
 - calls marked ``limited`` (createTask) pass the client-side ``RateLimiter`` before every attempt.
 """
 
@@ -181,7 +182,12 @@ class RetryingCaller:
             code = envelope.code if envelope.readable and envelope.code != 200 else status
             message = envelope.message or response.reason_phrase
             raise error_for(
-                code or status, message, operation=op.name, task_lookup=op.task_lookup, retry_after=retry_after
+                code or status,
+                message,
+                operation=op.name,
+                task_lookup=op.task_lookup,
+                creates=not op.idempotent,
+                retry_after=retry_after,
             )
         if not envelope.readable:
             snippet = redact(response.text[:120].replace("\n", " "))
@@ -196,6 +202,7 @@ class RetryingCaller:
                 envelope.message,
                 operation=op.name,
                 task_lookup=op.task_lookup,
+                creates=not op.idempotent,
                 retry_after=retry_after,
             )
         return envelope
