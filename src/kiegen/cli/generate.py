@@ -64,10 +64,9 @@ async def result_client(client: Client) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for result downloads; with the built-in simulator its URLs are served in process."""
     mounts: dict[str, httpx.AsyncBaseTransport] = {}
     if client.simulator is not None:
-        from kiegen.simulator.asgi import SimulatorApp
+        from kiegen.simulator.files import FilesTransport
 
-        app = SimulatorApp(client.simulator, public_url=client.simulator.config.result_base_url)
-        mounts[client.simulator.config.result_base_url] = httpx.ASGITransport(app=app)
+        mounts[client.simulator.config.result_base_url] = FilesTransport(client.simulator)
     async with httpx.AsyncClient(mounts=mounts, follow_redirects=False, timeout=30) as http:
         yield http
 
