@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     e2e = verbs.add_parser("e2e", help="run every free model end to end and print metrics")
     e2e.add_argument("--real", action="store_true", help="against the live KIE API (needs KIE_API_KEY)")
     e2e.add_argument("--timeout", type=float, default=300.0, help="per job")
+    e2e.add_argument(
+        "--record", metavar="DIR", help="save every raw KIE answer and callback as corpus files (secrets redacted)"
+    )
     return parser
 
 

@@ -88,7 +88,9 @@ def file_routes(engine: SimulatedKie) -> list[BaseRoute]:
     """GET routes for the engine's result PNGs and uploads (paths of ``kiegen.simulator.files``)."""
 
     async def serve(request: Request) -> Response:
-        found = file_for(engine, request.url.path[len(request.scope.get("root_path", "")) :])
+        params = request.path_params
+        path = f"/uploads/{params['path']}" if "path" in params else f"/results/{params['task']}/{params['name']}"
+        found = file_for(engine, path)
         if found is None:
             return Response(b"not found", 404, media_type="text/plain")
         return Response(found[0], 200, media_type=found[1])

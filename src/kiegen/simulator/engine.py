@@ -266,7 +266,10 @@ class SimulatedKie:
             "taskId": task.task_id,
             "model": task.model,
             "state": snap.state.value,
-            "param": json.dumps({"input": param_input, "model": task.model}),
+            "param": json.dumps(
+                {"input": param_input, "model": task.model}
+                | ({"callBackUrl": task.callback_url} if task.callback_url else {})
+            ),
             "resultJson": json.dumps({"resultUrls": list(snap.result_urls)}) if snap.result_urls else "",
             "failCode": snap.fail_code if snap.fail_code or not live else None,
             "failMsg": snap.fail_message if snap.fail_message or not live else None,
