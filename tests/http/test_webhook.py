@@ -261,3 +261,11 @@ async def test_webhooks_carry_kiegens_user_agent_and_a_refusal_is_logged_with_ho
     custom, seen = messenger(ok, user_agent="acme/1")
     await custom.deliver(job())
     assert seen[0].headers["user-agent"] == "acme/1"
+
+
+async def test_the_webhook_body_says_what_kie_charged() -> None:
+    sender, seen = messenger(ok)
+    import attrs
+
+    await sender.deliver(attrs.evolve(job(), kie_credits=0.8))
+    assert Webhook(WEBHOOK_SECRET).verify(seen[0].content, dict(seen[0].headers))["data"]["kie_credits"] == 0.8

@@ -62,6 +62,12 @@ def test_e2e_records_the_callbacks_of_the_built_in_simulator(workdir: Path, caps
     assert [e["endpoint"] for e in entries] == ["callback"] * 4
     assert all(e["source"] for e in entries) and readings_hold(entries)
 
+    # the jobs are stored (kiegen.db here): `kiegen jobs show` says what KIE charged for each
+    assert main(["jobs", "list", "--json"]) == 0
+    job_id = json.loads(capsys.readouterr().out)[0]["id"]
+    assert main(["jobs", "show", job_id]) == 0
+    assert re.search(r"^kie_credits\s+0\.8$", capsys.readouterr().out, re.MULTILINE)
+
 
 def test_e2e_real_records_every_kie_answer_with_secrets_and_tokens_redacted(
     workdir: Path, standing_in: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -51,7 +51,9 @@ class Run:
     detail: str = ""
 
 
-async def _one(client: Client, spec: ModelSpec, image_url: str, out: str, timeout: float, allow_private: bool) -> Run:
+async def _one(
+    client: Client, spec: ModelSpec, image_url: str, out: str, timeout: float, allow_private: bool, agent: str | None
+) -> Run:
     run = Run(spec.id)
     inputs: dict[str, Any] = {"prompt": PROMPT}
     if spec.needs_image:
@@ -69,7 +71,12 @@ async def _one(client: Client, spec: ModelSpec, image_url: str, out: str, timeou
 
         async with result_client(client) as http:
             files = await download_results(
-                http, job.result_urls, out, stem=f"{spec.id.replace('/', '_')}-{job.id}", allow_private=allow_private
+                http,
+                job.result_urls,
+                out,
+                stem=f"{spec.id.replace('/', '_')}-{job.id}",
+                allow_private=allow_private,
+                user_agent=agent,
             )
         run.total = time.monotonic() - started
         run.ok = True
@@ -118,7 +125,7 @@ async def e2e(args: argparse.Namespace, settings: Settings) -> int:
         with tempfile.TemporaryDirectory(prefix="kiegen-e2e-") as out:
 
             async def go(spec: ModelSpec) -> None:
-                runs.append(await _one(client, spec, image_url, out, args.timeout, allow_private))
+                runs.append(await _one(client, spec, image_url, out, args.timeout, allow_private, settings.user_agent))
 
             async with anyio.create_task_group() as tg:
                 for spec in free:

@@ -73,7 +73,7 @@ async def result_client(client: Client) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _upload(client: Client, path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return await client.ctx.kie.upload(await anyio.Path(path).read_bytes(), filename=path.name, mime=mime)
+    return await client.upload(await anyio.Path(path).read_bytes(), filename=path.name, mime=mime)
 
 
 async def _progress(client: Client, job_id: str, timeout: float | None, quiet: bool) -> Any:
@@ -129,6 +129,7 @@ async def generate(args: argparse.Namespace, settings: Settings) -> int:
                         args.out,
                         stem=job.id,
                         allow_private=settings.allow_private_urls or client.simulator is not None,
+                        user_agent=settings.user_agent,
                     )
                 files = [str(f.path) for f in downloaded]
             except KiegenError as exc:

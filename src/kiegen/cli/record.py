@@ -26,21 +26,13 @@ from kiegen.adapters.httpkit import redact
 from kiegen.adapters.kie_httpx import HttpxKieGateway, RateLimiter, RetryPolicy
 from kiegen.core.callbacks import CallbackReading, read_callback
 from kiegen.core.errors import KieError
-from kiegen.core.tasks import TaskSnapshot
+from kiegen.core.tasks import KIE_ENDPOINTS, TaskSnapshot
 
 __all__ = ["ENDPOINTS", "Recorder", "reading"]
 
 ENDPOINTS = ("createTask", "recordInfo", "upload", "credit", "download-url", "callback")
 
-_PATHS = {
-    "createTask": "createTask",
-    "recordInfo": "recordInfo",
-    "file-stream-upload": "upload",
-    "file-base64-upload": "upload",
-    "file-url-upload": "upload",
-    "credit": "credit",
-    "download-url": "download-url",
-}
+_PATHS = {name: "upload" if name.startswith("file-") else name for name in KIE_ENDPOINTS}
 _BASE = "https://api.kie.ai"
 
 

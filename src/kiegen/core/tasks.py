@@ -15,7 +15,25 @@ import attrs
 
 from kiegen.core.jobs import Evidence, EvidenceKind, TaskState, str_tuple
 
-__all__ = ["TaskSnapshot", "evidence_from_snapshot", "is_create_refusal", "parse_result_urls", "parse_task_data"]
+__all__ = [
+    "KIE_ENDPOINTS",
+    "TaskSnapshot",
+    "evidence_from_snapshot",
+    "is_create_refusal",
+    "parse_result_urls",
+    "parse_task_data",
+]
+
+KIE_ENDPOINTS = (
+    "createTask",
+    "recordInfo",
+    "credit",
+    "download-url",
+    "file-stream-upload",
+    "file-base64-upload",
+    "file-url-upload",
+)
+"""KIE's HTTP endpoints by the last segment of their path (metrics labels, simulator routes, recordings)."""
 
 # KIE answers createTask's definite refusals with its catch-all body code 500 [live, KIE_API.md]: "This field is
 # required", "aspect_ratio is required", "text is required", "This interface is temporarily paused.".

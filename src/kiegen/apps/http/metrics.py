@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.tasks import KIE_ENDPOINTS
 from kiegen.ports.messaging import Messenger, Receipt
 from kiegen.services import CallbackResult, DeliveryStats
 
@@ -41,17 +42,7 @@ def _endpoint(url: httpx.URL) -> str:
     return name if name in _KNOWN_ENDPOINTS else "other"
 
 
-_KNOWN_ENDPOINTS = frozenset(
-    {
-        "createTask",
-        "recordInfo",
-        "credit",
-        "download-url",
-        "file-stream-upload",
-        "file-base64-upload",
-        "file-url-upload",
-    }
-)
+_KNOWN_ENDPOINTS = frozenset(KIE_ENDPOINTS)
 
 
 class _StatsCollector(Collector):
