@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from kiegen.catalogue import build_registry
 from kiegen.client import Client
+from kiegen.core.callbacks import DEFAULT_RESULT_HOSTS
 from kiegen.core.polling import PollPolicy
 from kiegen.core.pricing import DEFAULT_MARKUP
 from kiegen.core.registry import ModelRegistry
@@ -102,8 +103,11 @@ def build(
     notifier: Notifier | None = None,
     workers: bool = True,
     simulator: SimulatorConfig | None = None,
+    kie_event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
 ) -> Client:
-    """Build a client from ``settings``; any adapter given here replaces the one the settings would build."""
+    """Build a client from ``settings``; any adapter given here replaces the one the settings would build.
+    ``kie_event_hooks`` go to the httpx client of the gateway built here (the HTTP service counts KIE
+    requests with them)."""
     resources: list[Any] = []
     if store is None:
         from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
@@ -129,6 +133,8 @@ def build(
             base_url=settings.kie_base_url,
             upload_url=settings.kie_upload_url,
             limiter=shared_limiter(*settings.kie_rate_limit) if settings.kie_rate_limit else None,
+            event_hooks=kie_event_hooks,
+            user_agent=settings.user_agent,
         )
         resources.append(gateway)
         kie = gateway
@@ -143,6 +149,10 @@ def build(
         public_url=settings.public_url,
         callback_secret=secret,
         kie_hmac_key=settings.kie_hmac_key.encode() if settings.kie_hmac_key else None,
+        allowed_result_hosts=settings.result_hosts if settings.result_hosts is not None else DEFAULT_RESULT_HOSTS,
+        # The KIE kiegen talks to (with its key) may serve results from its own origin: a `kiegen simulate-kie`.
+        own_result_urls=() if settings.simulated else (f"{settings.kie_base_url}/", f"{settings.kie_upload_url}/"),
+        allow_private_urls=settings.allow_private_urls,
         free_quota=settings.free_quota,
         **_timings(settings, callbacks=callbacks),
     )

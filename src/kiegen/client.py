@@ -126,6 +126,11 @@ class Client:
             kie = self.simulator
             if config.public_url is None:
                 config = attrs.evolve(config, public_url=IN_PROCESS_URL)
+        if isinstance(kie, SimulatedKie):
+            # The simulator's own files are results kiegen itself serves: allowed in callbacks (KIEGEN_RESULT_HOSTS).
+            own = f"{kie.config.result_base_url}/"
+            if own not in config.own_result_urls:
+                config = attrs.evolve(config, own_result_urls=(*config.own_result_urls, own))
         self.ctx = Context(
             store=store or InMemoryJobStore(),
             kie=kie,

@@ -24,6 +24,7 @@ kills itself with SIGKILL the nth time (default 1) it passes the named crash poi
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -141,6 +142,32 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     return raw.rstrip("/")
 
 
+_HOST = re.compile(r"^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def _hosts(env: Mapping[str, str]) -> frozenset[str] | None:
+    raw = env.get("KIEGEN_RESULT_HOSTS", "").strip()
+    if not raw:
+        return None
+    hosts = [item.strip().lower().rstrip(".") for item in raw.split(",") if item.strip()]
+    for host in hosts:
+        if not _HOST.match(host):
+            raise ConfigurationError(
+                f"KIEGEN_RESULT_HOSTS item {host!r} is not a host name: use names such as file.aiquickdraw.com, "
+                "or .aiquickdraw.com for a domain and its subdomains (no scheme, port or path)"
+            )
+    return frozenset(hosts)
+
+
+def _user_agent(env: Mapping[str, str]) -> str | None:
+    raw = env.get("KIEGEN_USER_AGENT", "").strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or ord(c) > 0x7E for c in raw):
+        raise ConfigurationError(
+            f"KIEGEN_USER_AGENT={raw!r} must be printable ASCII on one line, e.g. 'acme-bot/1.2 (ops@acme.example)'"
+        )
+    return raw or None
+
+
 def _prices(raw: str) -> dict[str, int]:
     prices: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
@@ -212,6 +239,11 @@ class Settings:
     submit_grace_s: float | None = None
     kie_rate_limit: tuple[int, float] | None = None
     """createTask calls allowed per period (tasks, seconds); None: KIE's documented 20 per 10 s."""
+    result_hosts: frozenset[str] | None = None
+    """``KIEGEN_RESULT_HOSTS``: hosts callback result URLs may name (a leading dot allows subdomains); None:
+    KIE's file hosts (``kiegen.core.callbacks.DEFAULT_RESULT_HOSTS``). The KIE in use is always allowed."""
+    user_agent: str | None = None
+    """``KIEGEN_USER_AGENT``: the User-Agent of every outgoing request; None: ``kiegen/<version>``."""
     crash_at: tuple[str, int] | None = None
     """Test only: (crash point, nth hit) at which the process kills itself (``KIEGEN_CRASH_AT``)."""
 
@@ -257,6 +289,8 @@ class Settings:
             poll_grace_s=_seconds(env, "KIEGEN_POLL_GRACE_S"),
             submit_grace_s=_seconds(env, "KIEGEN_SUBMIT_GRACE_S"),
             kie_rate_limit=_rate(env),
+            result_hosts=_hosts(env),
+            user_agent=_user_agent(env),
             crash_at=_crash_at(env),
         )
 

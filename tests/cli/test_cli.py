@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kiegen.adapters.system import SystemClock
 from kiegen.simulator.app import create_app, running_in_thread
 from kiegen.simulator.engine import SimulatorConfig
 from kiegen.simulator.png import PNG_MAGIC
@@ -278,7 +279,9 @@ def test_a_malformed_setting_is_named(tmp_path: Path) -> None:
 
 @pytest.fixture
 def refusing_kie() -> Iterator[str]:
-    app = create_app(config=SimulatorConfig(delay_s=0.5), api_key="test-key", faults=["createTask:body=402"])
+    app = create_app(
+        clock=SystemClock(), config=SimulatorConfig(delay_s=0.5), api_key="test-key", faults=["createTask:body=402"]
+    )
     with running_in_thread(app) as base:
         yield base
 
@@ -295,7 +298,9 @@ def test_a_kie_refusal_exits_1(tmp_path: Path, refusing_kie: str) -> None:
 
 @pytest.fixture
 def separate_simulator() -> Iterator[str]:
-    with running_in_thread(create_app(config=SimulatorConfig(delay_s=0.5), api_key="sim-key")) as base:
+    with running_in_thread(
+        create_app(clock=SystemClock(), config=SimulatorConfig(delay_s=0.5), api_key="sim-key")
+    ) as base:
         yield base
 
 

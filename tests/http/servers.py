@@ -23,7 +23,8 @@ import httpx
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from kiegen.simulator.app import SimulatorApp, WallClock, httpx_callback_sink, running_in_thread
+from kiegen.adapters.system import SystemClock
+from kiegen.simulator.app import SimulatorApp, httpx_callback_sink, running_in_thread
 from kiegen.simulator.engine import SimulatedKie, SimulatorConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +67,7 @@ class RandomDelayKie(SimulatedKie):
                 self.answered[task_id] = time.monotonic()
             return status
 
-        super().__init__(WallClock(), config, callback_sink=timed_sink)
+        super().__init__(SystemClock(), config, callback_sink=timed_sink)
         self.low, self.high = low, high
         self._delays = random.Random(seed)
 

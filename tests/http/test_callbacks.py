@@ -56,7 +56,7 @@ async def test_an_authenticated_callback_is_stored_before_the_answer_and_duplica
 ) -> None:
     job_id = await running(harness)
     job = await harness.job(job_id)
-    body = success_body(job.task_id, ("https://cdn.example.com/r.png",))
+    body = success_body(job.task_id, ("https://tempfile.aiquickdraw.com/r.png",))  # one of KIE's file hosts
     first = await harness.http.post(harness.callback_url(job_id), content=body)
     assert (first.status_code, first.json()) == (200, {"outcome": "applied"})
     assert (await harness.job(job_id)).status is JobStatus.SUCCEEDED  # stored when the answer came
@@ -124,7 +124,7 @@ async def test_result_urls_off_the_allowed_hosts_are_only_a_hint() -> None:
         assert (await h.job(job_id)).status is not JobStatus.SUCCEEDED
 
 
-async def test_a_kie_signed_bare_callback_is_authenticated() -> None:
+async def test_a_kie_signed_bare_callback_is_authenticated_and_its_success_confirmed_with_kie() -> None:
     async with serving() as h:
         h.client.ctx.config = attrs.evolve(h.config, kie_hmac_key=b"kie-hmac-key")
         job_id = await running(h)
@@ -139,7 +139,9 @@ async def test_a_kie_signed_bare_callback_is_authenticated() -> None:
         fresh = await h.http.post(
             "/callbacks/kie", content=success_body(task_id, ("https://c.example/r.png",)), headers=good
         )
-        assert (fresh.status_code, fresh.json()) == (200, {"outcome": "applied"})
+        # Authenticated (200, KIE does not retry), but the signature does not cover the body: a hint.
+        assert (fresh.status_code, fresh.json()) == (200, {"outcome": "hint"})
+        assert (await h.job(job_id)).status is not JobStatus.SUCCEEDED
 
 
 async def test_a_body_over_the_limit_is_refused_from_its_declared_length(harness: Harness) -> None:

@@ -215,3 +215,57 @@ def test_an_empty_secret_is_a_configuration_error() -> None:
 def test_handles_only_webhook_recipients() -> None:
     sender, _ = messenger(ok)
     assert sender.handles("webhook:https://x.example") and not sender.handles("telegram:1")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/in\tx",
+        "https://hooks.example.com/in\r\nX-Injected: 1",
+        "https://hooks.example.com/" + "a" * 70_000,
+        "http://[::1",
+    ],
+)
+async def test_a_url_the_http_client_cannot_send_is_gone_not_an_escaping_exception(url: str) -> None:
+    sender, seen = messenger(ok)
+    with pytest.raises(RecipientGone):  # before: httpx.InvalidURL (no httpx.HTTPError) escaped deliver
+        await sender.deliver(job(url=url))
+    assert seen == []
+
+
+async def test_an_unexpected_error_of_the_http_stack_is_translated() -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise httpx.StreamConsumed()  # a RuntimeError, not an httpx.HTTPError
+
+    sender, _ = messenger(broken)
+    with pytest.raises(DeliveryDeferred, match="StreamConsumed"):
+        await sender.deliver(job())
+
+
+async def test_retry_after_as_an_http_date_is_honoured() -> None:
+    later = "Fri, 01 May 2026 12:02:00 GMT"  # NOW + 120 s
+    sender, _ = messenger(lambda r: httpx.Response(503, headers={"Retry-After": later}), now=lambda: NOW)
+    with pytest.raises(DeliveryDeferred) as caught:
+        await sender.deliver(job())
+    assert caught.value.retry_after == 120
+
+
+async def test_webhooks_carry_kiegens_user_agent_and_a_refusal_is_logged_with_host_and_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender, seen = messenger(lambda r: httpx.Response(403))
+    with caplog.at_level("WARNING", logger="kiegen.webhook"), pytest.raises(DeliveryDeferred):
+        await sender.deliver(job())
+    assert seen[0].headers["user-agent"].startswith("kiegen/")
+    assert "job job1: webhook to hooks.example.com answered HTTP 403" in caplog.text
+    custom, seen = messenger(ok, user_agent="acme/1")
+    await custom.deliver(job())
+    assert seen[0].headers["user-agent"] == "acme/1"
+
+
+async def test_the_webhook_body_says_what_kie_charged() -> None:
+    sender, seen = messenger(ok)
+    import attrs
+
+    await sender.deliver(attrs.evolve(job(), kie_credits=0.8))
+    assert Webhook(WEBHOOK_SECRET).verify(seen[0].content, dict(seen[0].headers))["data"]["kie_credits"] == 0.8

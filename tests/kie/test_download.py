@@ -11,10 +11,11 @@ import anyio
 import httpx
 import pytest
 
+from kiegen.adapters.httpkit import sniff_image
 from kiegen.adapters.kie_httpx import download
-from kiegen.adapters.kie_httpx.download import DownloadedFile, download_results, sniff_image
+from kiegen.adapters.kie_httpx.download import DownloadedFile, download_results
 from kiegen.adapters.memory import FakeClock
-from kiegen.core.errors import KieRejected, KieTransportError, KieUnavailable, UnsafeURL
+from kiegen.core.errors import DownloadFailed, KieError, UnsafeURL
 from kiegen.simulator.app import SimulatorApp
 from kiegen.simulator.engine import SimulatedKie, SimulatorConfig
 from kiegen.simulator.png import make_png
@@ -90,15 +91,16 @@ async def test_the_extension_follows_the_content_not_the_url(tmp_path: Path, bod
 
 
 async def test_a_non_image_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
-    with pytest.raises(KieRejected, match="not a PNG, JPEG or WEBP"):
+    with pytest.raises(DownloadFailed, match="not a PNG, JPEG or WEBP"):
         await download_image(serving(b"<html>login</html>"), "https://f.test/a.png", tmp_path, stem="r")
     assert files_in(tmp_path) == []
 
 
 async def test_a_declared_size_over_the_cap_is_refused(tmp_path: Path) -> None:
     client = serving(make_png("big"))
-    with pytest.raises(KieRejected, match="cap"):
+    with pytest.raises(DownloadFailed, match="cap") as caught:
         await download_image(client, "https://f.test/a.png", tmp_path, stem="r", max_bytes=100)
+    assert caught.value.retryable is False
 
 
 # A download cut off early leaves httpx's internal stream generators unexhausted (httpx offers no way to close
@@ -123,7 +125,7 @@ async def test_an_undeclared_stream_over_the_cap_is_cut_off(tmp_path: Path) -> N
         return httpx.Response(200, content=endless())
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    with pytest.raises(KieRejected, match="cap"):
+    with pytest.raises(DownloadFailed, match="cap"):
         await download_image(client, "https://f.test/a.png", tmp_path, stem="r", max_bytes=10_000)
     assert chunks_sent < 12
     assert files_in(tmp_path) == []
@@ -141,16 +143,43 @@ async def test_a_slow_server_ends_at_the_timeout(tmp_path: Path) -> None:
         return httpx.Response(200, content=trickle())
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    with anyio.fail_after(2), pytest.raises(KieTransportError, match=r"within 0\.1 s"):
+    with anyio.fail_after(2), pytest.raises(DownloadFailed, match=r"within 0\.1 s") as caught:
         await download_image(client, "https://f.test/a.png", tmp_path, stem="r", timeout=0.1)
+    assert caught.value.retryable
     gc.collect()
 
 
-@pytest.mark.parametrize(("status", "error"), [(404, KieRejected), (410, KieRejected), (503, KieUnavailable)])
-async def test_http_errors_are_kiegen_errors(tmp_path: Path, status: int, error: type[Exception]) -> None:
-    with pytest.raises(error) as caught:
-        await download_image(serving(b"", status=status), "https://f.test/a.png", tmp_path, stem="r")
-    assert getattr(caught.value, "code", None) == status
+@pytest.mark.parametrize(("status", "retryable"), [(403, False), (404, False), (410, False), (429, True), (503, True)])
+async def test_a_cdn_refusal_is_a_download_failure_naming_host_and_status_not_a_kie_error(
+    tmp_path: Path, status: int, retryable: bool
+) -> None:
+    with pytest.raises(DownloadFailed) as caught:
+        await download_image(serving(b"", status=status), "https://file.cdn.test/a.png?sig=s3cr3t", tmp_path, stem="r")
+    failure = caught.value
+    assert not isinstance(failure, KieError)  # a CDN saying no is not KIE saying no
+    assert (failure.host, failure.status, failure.retryable) == ("file.cdn.test", status, retryable)
+    assert f"file.cdn.test answered HTTP {status}" in failure.message and "s3cr3t" not in failure.message
+
+
+async def test_every_download_names_kiegen_in_its_user_agent(tmp_path: Path) -> None:
+    agents: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        agents.append(request.headers["User-Agent"])
+        return httpx.Response(200, content=make_png("x"))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    await download_image(client, "https://f.test/a.png", tmp_path, stem="a")
+    await download_image(client, "https://f.test/b.png", tmp_path, stem="b", user_agent="acme-bot/2 (ops@acme.test)")
+    assert agents[0].startswith("kiegen/") and agents[1] == "acme-bot/2 (ops@acme.test)"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://f.test/a\tb.png", "https://f.test/a\r\nb.png", "https://f.test/" + "a" * 70_000, "http://[::1"]
+)
+async def test_a_url_the_http_client_cannot_send_is_a_kiegen_error(tmp_path: Path, url: str) -> None:
+    with pytest.raises((UnsafeURL, DownloadFailed)):
+        await download_image(serving(make_png("x")), url, tmp_path, stem="r")
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,13 @@ import pytest
 
 from kiegen.adapters.kie_httpx import HttpxKieGateway, RateLimiter, RetryPolicy
 from kiegen.adapters.memory import FakeClock
+from kiegen.adapters.system import SystemClock
 from kiegen.core.errors import KieAuthError, KieRateLimited
 from kiegen.core.jobs import TaskState
 from kiegen.core.tasks import parse_task_data
 from kiegen.simulator.app import CallbackRefused, SimulatorApp, create_app, httpx_callback_sink, running_in_thread
-from kiegen.simulator.engine import CallbackMode, SimulatedKie, SimulatorConfig
+from kiegen.simulator.engine import REQUIRED_INPUTS, CallbackMode, Shape, SimulatedKie, SimulatorConfig
 from kiegen.simulator.faults import FaultKind, HttpFault, parse_fault
-from kiegen.simulator.forms import FormFile, parse_multipart
 from kiegen.simulator.png import PNG_MAGIC
 
 pytestmark = pytest.mark.anyio
@@ -94,12 +94,62 @@ async def test_record_info_answers_kies_shape_with_json_strings(client: httpx.As
     await clock.advance(4)
     data = (await client.get("/api/v1/jobs/recordInfo", params={"taskId": task_id}, headers=AUTH)).json()["data"]
     assert isinstance(data["param"], str)
-    assert json.loads(data["param"]) == {"model": "z-image", "input": {"prompt": "fox"}}
+    assert json.loads(data["param"]) == {"model": "z-image", "input": json.dumps({"prompt": "fox"})}  # [live]
     assert json.loads(data["resultJson"]) == {"resultUrls": [f"{BASE}/results/{task_id}/0.png"]}
+    assert (data["failCode"], data["failMsg"], data["costTime"], data["creditsConsumed"]) == (None, None, 4, 0.8)
     image = await client.get(f"/results/{task_id}/0.png")
     assert (image.status_code, image.headers["content-type"]) == (200, "image/png")
     assert image.content.startswith(PNG_MAGIC)
     assert (await client.get(f"/results/{task_id}/1.png")).status_code == 404
+
+
+async def test_the_docs_shape_knob_answers_like_the_older_documentation(clock: FakeClock) -> None:
+    engine = SimulatedKie(clock, SimulatorConfig(delay_s=4.0, shape=Shape.DOCS))
+    app = SimulatorApp(engine, public_url=BASE)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        created = await http.post(
+            "/api/v1/jobs/createTask", json={"model": "m", "input": {"prompt": "x"}}, headers=AUTH
+        )
+        await clock.advance(4)
+        params = {"taskId": created.json()["data"]["taskId"]}
+        data = (await http.get("/api/v1/jobs/recordInfo", params=params, headers=AUTH)).json()["data"]
+    assert json.loads(data["param"])["input"] == {"prompt": "x"}
+    assert (data["failCode"], data["failMsg"], data["costTime"]) == ("", "", 4000) and "creditsConsumed" not in data
+    callback = json.loads(engine.callback_body(engine.tasks[params["taskId"]]))["data"]
+    assert (callback["consumeCredits"], "creditsConsumed" in callback) == (0.8, False)
+
+
+@pytest.mark.parametrize(
+    ("config", "inputs", "code", "message"),
+    [
+        (SimulatorConfig(required_inputs=REQUIRED_INPUTS), {"prompt": "x"}, 500, "This field is required"),
+        (
+            SimulatorConfig(paused_models=frozenset({"z-image"})),
+            {"prompt": "x"},
+            500,
+            "This interface is temporarily paused.",
+        ),
+        (
+            SimulatorConfig(models=frozenset({"qwen/text-to-image"})),
+            {"prompt": "x"},
+            404,
+            "The model z-image does not exist",
+        ),
+        (
+            SimulatorConfig(required_inputs=REQUIRED_INPUTS, shape=Shape.DOCS),
+            {"prompt": "x"},
+            422,
+            "aspect_ratio is required",
+        ),
+    ],
+)
+async def test_create_task_refusals_are_answered_in_the_body_like_kie(
+    clock: FakeClock, config: SimulatorConfig, inputs: dict[str, Any], code: int, message: str
+) -> None:
+    app = SimulatorApp(SimulatedKie(clock, config), public_url=BASE)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        response = await http.post("/api/v1/jobs/createTask", json={"model": "z-image", "input": inputs}, headers=AUTH)
+    assert (response.status_code, response.json()) == (200, {"code": code, "msg": message, "data": None})
 
 
 async def test_the_public_url_is_learnt_from_the_first_request() -> None:
@@ -143,11 +193,11 @@ async def test_base64_upload_accepts_a_data_url(client: httpx.AsyncClient) -> No
     assert (served.content, served.headers["content-type"]) == (b"RIFF....WEBP", "image/webp")
 
 
-def test_multipart_parsing_reads_text_and_file_fields() -> None:
-    request = httpx.Request("POST", BASE, files={"file": ("a.bin", b"\r\n--x\r\n", "application/x")}, data={"k": "v"})
-    fields = parse_multipart(request.read(), request.headers["content-type"])
-    assert fields == {"k": "v", "file": FormFile("a.bin", b"\r\n--x\r\n", "application/x")}
-    assert parse_multipart(b"whatever", "application/json") == {}
+async def test_a_body_that_is_not_multipart_is_refused_by_the_stream_upload(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/file-stream-upload", content=b"whatever", headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert response.json()["code"] == 400
 
 
 def test_fault_specs_parse_into_faults() -> None:
@@ -213,7 +263,7 @@ async def test_a_served_simulator_runs_its_engine_and_calls_back_over_real_http(
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    simulator = create_app(config=SimulatorConfig(delay_s=0.05))
+    simulator = create_app(clock=SystemClock(), config=SimulatorConfig(delay_s=0.05))
     with running_in_thread(receiver) as callback_base, running_in_thread(simulator) as base:
         async with httpx.AsyncClient() as http:
             gw = HttpxKieGateway("k-123456", client=http, base_url=base, upload_url=base, limiter=RateLimiter(9, 1))

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.sqlalchemy.engine import create_engine
+from kiegen.adapters.system import SystemClock
 from kiegen.core.billing import LedgerKind
 from kiegen.core.delivery import DeliveryStatus
 from kiegen.core.jobs import Job, JobStatus
@@ -108,7 +109,7 @@ class Simulator:
 
 @contextmanager
 def simulator(*, callbacks: CallbackMode = CallbackMode.LOST, delay_s: float = 0.3) -> Iterator[Simulator]:
-    app = create_app(config=SimulatorConfig(delay_s=delay_s, callbacks=callbacks))
+    app = create_app(clock=SystemClock(), config=SimulatorConfig(delay_s=delay_s, callbacks=callbacks))
     with running_in_thread(app) as url:
         yield Simulator(app, url)
 

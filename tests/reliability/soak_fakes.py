@@ -23,7 +23,7 @@ import anyio
 import httpx
 from aiohttp import web
 
-from kiegen.simulator.app import WallClock
+from kiegen.adapters.system import SystemClock
 from kiegen.simulator.engine import SimTask, SimulatedKie, SimulatorConfig
 from kiegen.simulator.faults import HttpFault
 from tests.telegram import updates as up
@@ -41,7 +41,7 @@ class ChaosKie(SimulatedKie):
     def __init__(self, *, lost: float, duplicated: float, fail_rate: float, seed: int = 7) -> None:
         self._http = httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=100))
         config = SimulatorConfig(delay_s=1.0, fail_rate=fail_rate, seed=seed)
-        super().__init__(WallClock(), config, callback_sink=self._post)
+        super().__init__(SystemClock(), config, callback_sink=self._post)
         self.lost, self.duplicated = lost, duplicated
         self._chaos = random.Random(seed)
         self.answers: list[tuple[str, float, int]] = []

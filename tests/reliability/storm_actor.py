@@ -26,7 +26,7 @@ SECRET = b"storm-secret"
 
 
 def body(task_id: str) -> bytes:
-    result = json.dumps({"resultUrls": [f"https://results.example/{task_id}.png"]})
+    result = json.dumps({"resultUrls": [f"https://tempfile.aiquickdraw.com/{task_id}.png"]})
     data = {"taskId": task_id, "state": "success", "resultJson": result}
     return json.dumps({"code": 200, "msg": "success", "data": data}).encode()
 

@@ -67,6 +67,8 @@ def make_ctx(store: JobStore, clock: FakeClock, kie: Any, messenger: RecordingMe
             registry=default_registry().with_prices({PAID: 2}),
             public_url="http://kiegen.test",
             callback_secret=SECRET,
+            # The simulator's own results, as kiegen.Client allows them for the simulator in use.
+            own_result_urls=(f"{SimulatorConfig().result_base_url}/",),
         ),
     )
 
@@ -78,7 +80,7 @@ async def fund(store: JobStore, user: str, amount: int, clock: FakeClock) -> Non
 def hostile_bodies(task_id: str) -> Mapping[str, bytes]:
     good = json.loads(callback_body(task_id, success=True))
     as_object = json.loads(json.dumps(good))
-    as_object["data"]["resultJson"] = {"resultUrls": [f"https://results.example/{task_id}.png"]}
+    as_object["data"]["resultJson"] = {"resultUrls": [f"https://tempfile.aiquickdraw.com/{task_id}.png"]}
     return {
         "10 MB": b'{"code": 200, "data": {"taskId": "%s", "pad": "%s"}}' % (task_id.encode(), b"x" * 10_000_000),
         "deep nesting": b"[" * 100_000 + b"]" * 100_000,

@@ -71,7 +71,7 @@ def forward(before: JobStatus, after: JobStatus) -> bool:
 def callback_body(task_id: str, *, success: bool) -> bytes:
     data: dict[str, Any] = {"taskId": task_id, "state": "success" if success else "fail"}
     if success:
-        data["resultJson"] = json.dumps({"resultUrls": [f"https://results.example/{task_id}.png"]})
+        data["resultJson"] = json.dumps({"resultUrls": [f"https://tempfile.aiquickdraw.com/{task_id}.png"]})
     else:
         data.update(failCode="500", failMsg="simulated failure", resultJson=None)
     return json.dumps({"code": 200 if success else 501, "msg": "ok", "data": data}).encode()
@@ -98,7 +98,12 @@ class JobsAndLedger(RuleBasedStateMachine):
             messenger=self.messenger,
             clock=self.clock,
             notifier=InProcessNotifier(),
-            config=Config(registry=registry, public_url="http://kiegen.test", callback_secret=SECRET),
+            config=Config(
+                registry=registry,
+                public_url="http://kiegen.test",
+                callback_secret=SECRET,
+                own_result_urls=(f"{self.kie.config.result_base_url}/",),  # the simulator's results, as Client allows
+            ),
         )
         self.topups: dict[str, dict[str, int]] = {user: {} for user in self.users}
         self.seen: dict[str, JobStatus] = {}

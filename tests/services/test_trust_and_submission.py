@@ -84,26 +84,105 @@ async def test_result_urls_on_hosts_not_allowed_are_not_believed(kit: Kit) -> No
     assert stored is not None and stored.status is JobStatus.SUBMITTED
 
 
+def signed(task_id: str, at: int, key: bytes = b"kie-key") -> dict[str, str]:
+    return {"X-Webhook-Timestamp": str(at), "X-Webhook-Signature": kie_signature(key, task_id, at)}
+
+
 @pytest.mark.parametrize("sim_config", [LOST])
 @pytest.mark.parametrize("config", [make_config(kie_hmac_key=b"kie-key")])
-async def test_a_kie_signed_callback_on_the_bare_path_is_trusted(kit: Kit) -> None:
+async def test_a_kie_signed_callback_on_the_bare_path_is_authenticated_and_confirmed_with_kie(kit: Kit) -> None:
     job = await kit.submit()
     assert job.task_id is not None
     now = int(kit.clock.now().timestamp())
-    good = {"X-Webhook-Timestamp": str(now), "X-Webhook-Signature": kie_signature(b"kie-key", job.task_id, now)}
-    stale = {
-        "X-Webhook-Timestamp": str(now - 301),
-        "X-Webhook-Signature": kie_signature(b"kie-key", job.task_id, now - 301),
-    }
     bare = f"{kit.client.ctx.config.public_url}/callbacks/kie"
 
-    refused = await kit.client.receive_callback(bare, success_body(job.task_id), stale)
+    refused = await kit.client.receive_callback(bare, success_body(job.task_id), signed(job.task_id, now - 301))
     assert refused.status == 202  # outside the window: a hint only
-    accepted = await kit.client.receive_callback(bare, success_body(job.task_id, "https://cdn.test/ok.png"), good)
+    accepted = await kit.client.receive_callback(bare, success_body(job.task_id), signed(job.task_id, now))
+    assert (accepted.status, accepted.outcome.value) == (200, "hint")  # authenticated, so KIE does not retry
+
+    await kit.clock.advance(20, step=1)  # the task really finishes at KIE; a check confirms it
+    done = await kit.store.get(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    assert done.result_urls == kit.kie.result_urls(kit.kie.tasks[job.task_id])
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+@pytest.mark.parametrize("config", [make_config(kie_hmac_key=b"kie-key", allowed_result_hosts=None)])
+async def test_signed_headers_replayed_on_a_crafted_success_body_do_not_complete_the_job(kit: Kit) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    headers = signed(job.task_id, int(kit.clock.now().timestamp()))  # from a genuine progress callback
+    bare = f"{kit.client.ctx.config.public_url}/callbacks/kie"
+    progress = json.dumps({"code": 200, "data": {"taskId": job.task_id, "state": "generating"}}).encode()
+    assert (await kit.client.receive_callback(bare, progress, headers)).outcome.value == "applied"
+
+    crafted = success_body(job.task_id, "http://cdn.attacker.example/latest/meta-data")
+    result = await kit.client.receive_callback(bare, crafted, headers)  # replayed within 300 s
 
     stored = await kit.store.get(job.id)
-    assert accepted.status == 200
-    assert stored is not None and stored.result_urls == ("https://cdn.test/ok.png",)
+    assert result.status == 200
+    assert stored is not None and stored.status is JobStatus.RUNNING and stored.result_urls == ()
+    assert stored.next_check_at == kit.clock.now()  # KIE is asked instead
+    await kit.clock.advance(20, step=1)
+    done = await kit.store.get(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
+    assert "attacker" not in " ".join(done.result_urls)
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x.png",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::ffff:127.0.0.1]/x.png",
+        "http://2130706433/x.png",
+        "http://localhost./x.png",
+        "https://cdn.elsewhere.example/x.png",
+    ],
+)
+async def test_by_default_a_token_callback_with_result_urls_off_kies_hosts_is_only_a_hint(kit: Kit, url: str) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    result = await kit.client.receive_callback(url_for(kit, job.id), success_body(job.task_id, url))
+    stored = await kit.store.get(job.id)
+    assert (result.status, result.outcome.value) == (200, "hint")
+    assert stored is not None and stored.status is JobStatus.SUBMITTED and stored.next_check_at == kit.clock.now()
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+async def test_by_default_result_urls_on_kies_file_hosts_are_applied(kit: Kit) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    url = "https://tempfile.aiquickdraw.com/s/1786791208_e101c9d8.png"
+    result = await kit.client.receive_callback(url_for(kit, job.id), success_body(job.task_id, url))
+    stored = await kit.store.get(job.id)
+    assert result.outcome.value == "applied" and stored is not None and stored.result_urls == (url,)
+
+
+@pytest.mark.parametrize("sim_config", [LOST])
+@pytest.mark.parametrize("config", [make_config(kie_hmac_key=b"kie-key")])
+async def test_a_signed_callback_in_the_docs_verification_shape_means_check_this_task_now(kit: Kit) -> None:
+    job = await kit.submit()
+    assert job.task_id is not None
+    await kit.clock.advance(6)  # finished at KIE; the lost callback never came
+    bare = f"{kit.client.ctx.config.public_url}/callbacks/kie"
+    sample = {
+        "code": 200,
+        "msg": "success",
+        "taskId": job.task_id,
+        "data": {"task_id": job.task_id, "callbackType": "complete"},
+    }
+    result = await kit.client.receive_callback(
+        bare, json.dumps(sample).encode(), signed(job.task_id, int(kit.clock.now().timestamp()))
+    )
+    assert (result.status, result.outcome.value) == (200, "hint")
+    stored = await kit.store.get(job.id)
+    assert stored is not None and stored.next_check_at == kit.clock.now()  # before: ignored, no check
+    await kit.clock.advance(1)
+    done = await kit.store.get(job.id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED
 
 
 async def test_a_definite_refusal_fails_the_job_releases_credits_and_tells_the_user(kit: Kit) -> None:

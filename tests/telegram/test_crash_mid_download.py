@@ -24,6 +24,7 @@ import anyio.abc
 import pytest
 
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
+from kiegen.adapters.system import SystemClock
 from kiegen.core.delivery import DeliveryStatus
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.simulator.app import create_app, running_in_thread
@@ -57,7 +58,7 @@ class ResultDownloads:
 
 @contextmanager
 def kie_simulator() -> Iterator[tuple[str, ResultDownloads]]:
-    app = create_app(config=SimulatorConfig(delay_s=1.0), api_key=KIE_KEY)
+    app = create_app(clock=SystemClock(), config=SimulatorConfig(delay_s=1.0), api_key=KIE_KEY)
     downloads = ResultDownloads(app)
     with running_in_thread(downloads) as url:
         app.set_public_url(url)

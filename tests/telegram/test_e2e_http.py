@@ -18,6 +18,7 @@ import pytest
 
 from kiegen.adapters.aiogram import token_redaction
 from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
+from kiegen.adapters.system import SystemClock
 from kiegen.apps.telegram.app import BotApp
 from kiegen.apps.telegram.config import BotConfig
 from kiegen.core.delivery import DeliveryStatus
@@ -124,7 +125,7 @@ class World:
 
 @contextmanager
 def kie_simulator() -> Iterator[tuple[str, Any, RecordingAsgi]]:
-    app = create_app(config=SimulatorConfig(delay_s=1.0), api_key="kie-test-key")
+    app = create_app(clock=SystemClock(), config=SimulatorConfig(delay_s=1.0), api_key="kie-test-key")
     recorder = RecordingAsgi(app)
     with running_in_thread(recorder) as url:
         app.set_public_url(url)

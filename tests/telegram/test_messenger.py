@@ -12,7 +12,7 @@ import pytest
 from aiogram import Bot
 
 from kiegen.adapters.aiogram import AiogramMessenger, DeliveryLimits, Pacer, escape_cut, receipt_files
-from kiegen.adapters.aiogram.fetch import fetch_bytes
+from kiegen.adapters.httpkit import guarded_get
 from kiegen.apps.telegram.app import create_bot
 from kiegen.core.errors import DeliveryDeferred, RecipientGone, UnsafeURL
 from kiegen.core.jobs import Job, JobStatus
@@ -195,15 +195,15 @@ async def test_fetch_calls_on_first_chunk_once_after_the_first_part_and_before_t
     seen: list[list[int]] = []
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body()))
     async with httpx.AsyncClient(transport=transport) as http:
-        data = await fetch_bytes(
+        fetched = await guarded_get(
             http,
             "https://kie.example/r/0.png",
             max_bytes=1000,
-            timeout_s=5,
+            timeout=5,
             allow_private=True,  # no DNS here: the guard is the next test's business
             on_first_chunk=lambda: seen.append([*served]),
         )
-    assert seen == [[0]] and len(data) == 300
+    assert seen == [[0]] and len(fetched.body) == 300
 
 
 @pytest.mark.parametrize(
@@ -224,7 +224,7 @@ async def test_our_own_downloads_go_through_the_shared_ssrf_guard(url: str) -> N
     transport = httpx.MockTransport(lambda request: requests.append(request) or httpx.Response(200, content=PNG))
     async with httpx.AsyncClient(transport=transport) as http:
         with pytest.raises(UnsafeURL):
-            await fetch_bytes(http, url, max_bytes=1000, timeout_s=5)
+            await guarded_get(http, url, max_bytes=1000, timeout=5)
     assert requests == []
 
 
@@ -279,3 +279,20 @@ async def test_pacing_keeps_one_message_per_second_per_chat() -> None:
     assert waits == [1.0, 2.0, pytest.approx(2.0 + 1 / 30)]
     pacer.hold(3, 5)
     assert pacer.reserve(3) == 5
+
+
+async def test_a_result_url_our_http_client_cannot_send_falls_to_the_link_rung_instead_of_escaping(rig: Any) -> None:
+    fake, messenger, _ = rig
+    url = "https://kie.example/r/0.png\t"  # Telegram could not fetch it either
+    fake.bad_urls.add(url)
+    receipt = await messenger.deliver(job(url))  # before: httpx.InvalidURL escaped deliver
+    assert receipt.detail is not None and messenger.rungs["link"] == 1
+
+
+async def test_our_own_downloads_name_kiegen_in_their_user_agent() -> None:
+    agents: list[str] = []
+    transport = httpx.MockTransport(lambda request: agents.append(request.headers["User-Agent"]) or results(request))
+    async with httpx.AsyncClient(transport=transport) as http:
+        messenger = AiogramMessenger(create_bot(TOKEN), http=http, limits=DeliveryLimits(allow_private=True))
+        assert await messenger.fetch("https://kie.example/r/0.png") == PNG
+    assert agents and agents[0].startswith("kiegen/")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from kiegen.core.callbacks import (
+    DEFAULT_RESULT_HOSTS,
     MAX_CALLBACK_BYTES,
     CallbackReading,
     Unreadable,
@@ -430,7 +431,7 @@ def test_a_tampered_or_incomplete_signature_is_rejected(
 
 # --- result URL policy -------------------------------------------------------------------------------------
 
-KIE_HOSTS = frozenset({"kie.ai", "aiquickdraw.com"})
+KIE_HOSTS = frozenset({".kie.ai", ".aiquickdraw.com"})
 
 
 @pytest.mark.parametrize(
@@ -476,3 +477,56 @@ def test_one_bad_url_refuses_the_whole_result() -> None:
 def test_without_a_host_list_any_http_host_is_allowed_but_the_scheme_is_still_checked() -> None:
     assert result_urls_allowed(("https://anywhere.example/1.png",), None)
     assert not result_urls_allowed(("file:///etc/passwd",), None)
+
+
+def test_an_entry_without_a_leading_dot_allows_that_host_only() -> None:
+    assert result_urls_allowed(("https://file.aiquickdraw.com/r.png",), frozenset({"file.aiquickdraw.com"}))
+    assert not result_urls_allowed(("https://x.file.aiquickdraw.com/r.png",), frozenset({"file.aiquickdraw.com"}))
+    assert result_urls_allowed(("https://aiquickdraw.com/r.png",), frozenset({".aiquickdraw.com"}))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://file.aiquickdraw.com/s/1.png",
+        "https://tempfile.aiquickdraw.com/s/1.png",
+        "https://kieai.redpandaai.co/u/a.png",
+    ],
+)
+def test_kies_file_hosts_are_the_default_result_hosts(url: str) -> None:
+    assert result_urls_allowed((url,), DEFAULT_RESULT_HOSTS)
+
+
+SSRF_RESULTS = [
+    "http://127.0.0.1/x.png",
+    "http://169.254.169.254/latest/meta-data",
+    "http://[::ffff:127.0.0.1]/x.png",
+    "http://2130706433/x.png",
+    "http://localhost./x.png",
+    "http://10.0.0.1/x.png",
+]
+
+
+@pytest.mark.parametrize("url", SSRF_RESULTS)
+def test_private_and_loopback_result_urls_are_refused_by_default_and_even_without_a_host_list(url: str) -> None:
+    assert not result_urls_allowed((url,), DEFAULT_RESULT_HOSTS)
+    assert not result_urls_allowed((url,), None)  # before: any http(s) host, these included
+    assert result_urls_allowed((url,), None, allow_private=True)
+
+
+def test_urls_under_kiegens_own_prefixes_are_allowed_whatever_their_host() -> None:
+    own = ("http://127.0.0.1:8080/simulator/",)
+    assert result_urls_allowed(("http://127.0.0.1:8080/simulator/results/t/0.png",), DEFAULT_RESULT_HOSTS, own=own)
+    assert not result_urls_allowed(("http://127.0.0.1:8080/elsewhere/0.png",), DEFAULT_RESULT_HOSTS, own=own)
+
+
+def test_the_docs_verification_sample_is_read_as_a_task_with_no_state() -> None:
+    raw = json.dumps(
+        {"code": 200, "msg": "success", "taskId": "t-1", "data": {"task_id": "t-1", "callbackType": "complete"}}
+    ).encode()
+    reading = reading_of(raw)
+    assert (reading.snapshot.task_id, reading.snapshot.state, reading.callback_type) == (
+        "t-1",
+        TaskState.UNKNOWN,
+        "complete",
+    )

@@ -113,3 +113,17 @@ def test_the_generated_callback_secret_is_kept_private_and_reused(tmp_path: Path
     assert len(first) >= 32
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_or_create_secret(path) == first
+
+
+def test_result_hosts_and_user_agent_are_read_and_checked() -> None:
+    settings = Settings.from_env(
+        {"KIEGEN_RESULT_HOSTS": " .AIQuickDraw.com., cdn.example.com ", "KIEGEN_USER_AGENT": "acme/1"}
+    )
+    assert settings.result_hosts == frozenset({".aiquickdraw.com", "cdn.example.com"})
+    assert settings.user_agent == "acme/1"
+    assert Settings.from_env({}).result_hosts is None and Settings.from_env({}).user_agent is None
+    for bad in ("https://cdn.example.com", "cdn.example.com:443", "cdn example.com", "cdn.example.com/x"):
+        with pytest.raises(ConfigurationError, match="KIEGEN_RESULT_HOSTS"):
+            Settings.from_env({"KIEGEN_RESULT_HOSTS": bad})
+    with pytest.raises(ConfigurationError, match="KIEGEN_USER_AGENT"):
+        Settings.from_env({"KIEGEN_USER_AGENT": "acme\r\nX-Evil: 1"})

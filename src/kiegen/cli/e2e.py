@@ -5,7 +5,13 @@ Simulated by default (the built-in simulator, callbacks through the real token c
 runs against the live KIE API with ``KIE_API_KEY`` (callbacks when ``KIEGEN_PUBLIC_URL`` reaches a running
 ``kiegen serve``, polling otherwise). Prints one line per model, ``SUMMARY: N/N passed, M failed`` and ``METRICS:`` with
 callback_4xx (callbacks answered 4xx), job_not_found (callbacks that found no job), avg_ttfb (seconds from
-submit to KIE's task id) and avg_total_time (seconds from submit to the result saved on disk).
+submit to KIE's task id), avg_total_time (seconds from submit to the result saved on disk) and kie_credits
+(what KIE reported charging for the run's tasks, summed).
+
+``--record DIR`` saves every raw KIE answer the gateway received and every callback this process was sent, as
+corpus files (``kiegen.cli.record``: secrets and tokens redacted, each with what kiegen made of it), so that a
+person with a key adds live shapes in one command. Callbacks sent to a separate ``kiegen serve`` (at
+``KIEGEN_PUBLIC_URL``) are that process's, not this one's.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from typing import Any
 import anyio
 import attrs
 
+from kiegen.adapters.httpkit import install_log_redaction
 from kiegen.cli.generate import result_client
 from kiegen.cli.output import EXIT_FAILED, EXIT_OK, say
+from kiegen.cli.record import Recorder
 from kiegen.client import Client
 from kiegen.core.errors import ConfigurationError, KiegenError
 from kiegen.core.jobs import JobStatus
@@ -39,10 +47,13 @@ class Run:
     ok: bool = False
     ttfb: float | None = None
     total: float | None = None
+    kie_credits: float | None = None
     detail: str = ""
 
 
-async def _one(client: Client, spec: ModelSpec, image_url: str, out: str, timeout: float, allow_private: bool) -> Run:
+async def _one(
+    client: Client, spec: ModelSpec, image_url: str, out: str, timeout: float, allow_private: bool, agent: str | None
+) -> Run:
     run = Run(spec.id)
     inputs: dict[str, Any] = {"prompt": PROMPT}
     if spec.needs_image:
@@ -52,6 +63,7 @@ async def _one(client: Client, spec: ModelSpec, image_url: str, out: str, timeou
         job = await client.submit(spec.id, inputs)
         run.ttfb = time.monotonic() - started if job.task_id else None
         job = await client.wait(job.id, timeout=timeout)
+        run.kie_credits = job.kie_credits
         if job.status is not JobStatus.SUCCEEDED:
             run.detail = f"{job.status.value}: {job.error_message or 'no result'}"
             return run
@@ -59,7 +71,12 @@ async def _one(client: Client, spec: ModelSpec, image_url: str, out: str, timeou
 
         async with result_client(client) as http:
             files = await download_results(
-                http, job.result_urls, out, stem=f"{spec.id.replace('/', '_')}-{job.id}", allow_private=allow_private
+                http,
+                job.result_urls,
+                out,
+                stem=f"{spec.id.replace('/', '_')}-{job.id}",
+                allow_private=allow_private,
+                user_agent=agent,
             )
         run.total = time.monotonic() - started
         run.ok = True
@@ -79,28 +96,36 @@ async def e2e(args: argparse.Namespace, settings: Settings) -> int:
         # Spending live credits takes --real; a KIE_API_KEY with another base URL (a separately started
         # `kiegen simulate-kie`) is used as it is.
         settings = attrs.evolve(settings, kie_api_key=None)
+        where = "the built-in KIE simulator"
         say("kiegen e2e: against the built-in KIE simulator (use --real for the live API)")
     else:
+        where = settings.kie_base_url
         say(f"kiegen e2e: against {settings.kie_base_url}")
     answers: list[CallbackResult] = []
-    async with build(settings) as client:
+    recorder = Recorder(args.record, source=f"kiegen e2e against {where}") if args.record else None
+    if recorder is not None:
+        install_log_redaction(*(s for s in (settings.kie_api_key, settings.callback_secret) if s))
+    hooks = recorder.hooks() if recorder is not None else None
+    async with build(settings, kie_event_hooks=hooks) as client:
         if client.simulator is not None:
             receive = client.receive_callback
 
             async def counted(url: str, body: bytes) -> CallbackResult:
+                if recorder is not None:
+                    await recorder.save("callback", body)
                 result = await receive(url, body)
                 answers.append(result)
                 return result
 
             client.simulator.callback_sink = counted
-        image_url = await client.ctx.kie.upload(make_png("kiegen-e2e-input"), filename="e2e.png", mime="image/png")
+        image_url = await client.upload(make_png("kiegen-e2e-input"), filename="e2e.png", mime="image/png")
         free = [spec for spec in client.registry if spec.price == 0]
         runs: list[Run] = []
         allow_private = settings.allow_private_urls or client.simulator is not None
         with tempfile.TemporaryDirectory(prefix="kiegen-e2e-") as out:
 
             async def go(spec: ModelSpec) -> None:
-                runs.append(await _one(client, spec, image_url, out, args.timeout, allow_private))
+                runs.append(await _one(client, spec, image_url, out, args.timeout, allow_private, settings.user_agent))
 
             async with anyio.create_task_group() as tg:
                 for spec in free:
@@ -113,11 +138,16 @@ async def e2e(args: argparse.Namespace, settings: Settings) -> int:
     not_found = sum(1 for a in answers if a.outcome is CallbackOutcome.UNKNOWN_JOB)
     ttfbs = [r.ttfb for r in runs if r.ttfb is not None]
     totals = [r.total for r in runs if r.total is not None]
+    charged = [r.kie_credits for r in runs if r.kie_credits is not None]
     print(f"SUMMARY: {passed}/{len(runs)} passed, {len(runs) - passed} failed")
     print(
         f"METRICS: callback_4xx={callback_4xx} job_not_found={not_found} "
-        f"avg_ttfb={_avg(ttfbs)} avg_total_time={_avg(totals)} callbacks={len(answers)}"
+        f"avg_ttfb={_avg(ttfbs)} avg_total_time={_avg(totals)} callbacks={len(answers)} "
+        f"kie_credits={sum(charged):g}"
+        + ("" if len(charged) == len(runs) else f" (unknown for {len(runs) - len(charged)})")
     )
+    if recorder is not None:
+        say(f"kiegen e2e: {len(recorder.saved)} recorded shapes in {args.record}")
     return EXIT_OK if runs and passed == len(runs) else EXIT_FAILED
 
 

@@ -142,10 +142,9 @@ async def result_client(client: Client) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for result downloads; with the built-in simulator its URLs are served in process."""
     mounts: dict[str, httpx.AsyncBaseTransport] = {}
     if client.simulator is not None:
-        from kiegen.simulator.asgi import SimulatorApp
+        from kiegen.simulator.files import FilesTransport
 
-        app = SimulatorApp(client.simulator, public_url=client.simulator.config.result_base_url)
-        mounts[client.simulator.config.result_base_url] = httpx.ASGITransport(app=app)
+        mounts[client.simulator.config.result_base_url] = FilesTransport(client.simulator)
     async with httpx.AsyncClient(mounts=mounts, follow_redirects=False, timeout=30) as http:
         yield http
 
@@ -215,6 +214,7 @@ async def generate(args: argparse.Namespace, settings: Settings) -> int:
                         args.out,
                         stem=job.id,
                         allow_private=settings.allow_private_urls or client.simulator is not None,
+                        user_agent=settings.user_agent,
                     )
                 saved = [str(f.path) for f in downloaded]
             except KiegenError as exc:

@@ -146,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     e2e = verbs.add_parser("e2e", help="run every free model end to end and print metrics")
     e2e.add_argument("--real", action="store_true", help="against the live KIE API (needs KIE_API_KEY)")
     e2e.add_argument("--timeout", type=float, default=300.0, help="per job, in seconds (default: 300)")
+    e2e.add_argument(
+        "--record", metavar="DIR", help="save every raw KIE answer and callback as corpus files (secrets redacted)"
+    )
     return parser
 
 
@@ -223,17 +226,24 @@ async def _credits(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from kiegen.simulator.app import run
-    from kiegen.simulator.engine import CallbackMode, SimulatorConfig
+    from kiegen.adapters.system import SystemClock
+    from kiegen.simulator.engine import REQUIRED_INPUTS, CallbackMode, SimulatorConfig
 
+    try:
+        from kiegen.simulator.app import run
+    except ModuleNotFoundError as exc:  # Starlette and python-multipart come with the [http] extra
+        say(f"kiegen simulate-kie needs {exc.name}: pip install 'kiegen[http]'")
+        return EXIT_USAGE
     try:
         mode = CallbackMode(args.callbacks)
     except ValueError:
         say(f"kiegen: --callbacks {args.callbacks!r} is not one of {', '.join(m.value for m in CallbackMode)}")
         return EXIT_USAGE
-    config = SimulatorConfig(delay_s=args.delay, fail_rate=args.fail_rate, callbacks=mode)
+    config = SimulatorConfig(
+        delay_s=args.delay, fail_rate=args.fail_rate, callbacks=mode, required_inputs=REQUIRED_INPUTS
+    )
     say(f"KIE simulator on http://{args.host}:{args.port} (use it with KIEGEN_KIE_BASE_URL and KIEGEN_KIE_UPLOAD_URL)")
-    run(args.host, args.port, config=config, public_url=f"http://{args.host}:{args.port}")
+    run(args.host, args.port, clock=SystemClock(), config=config, public_url=f"http://{args.host}:{args.port}")
     return EXIT_OK
 
 

@@ -7,7 +7,12 @@ A callback is evidence, not a command. ``read_callback`` is pure and total: any 
   id), checked with ``token_matches`` in constant time;
 - ``kie_signature_valid``: KIE's optional signature, base64(HMAC-SHA256(key, taskId + "." + timestamp)),
   accepted within ``±window_s`` of now (KIE signs only the task id and time, not the body);
-- ``result_urls_allowed``: result URLs must be http(s) on hosts the policy allows.
+- ``result_urls_allowed``: result URLs must be http(s) on hosts the policy allows (``KIEGEN_RESULT_HOSTS``,
+  default ``DEFAULT_RESULT_HOSTS``, KIE's file hosts) and pass the static SSRF check, unless they are under
+  one of kiegen's own URL prefixes (the built-in simulator's files).
+
+What a trusted body may then do is the services' business (``kiegen.services.callbacks``): only a body that
+came with the per-job token may complete a job; KIE's signature covers the task id and time, not the body.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from kiegen.core.errors import UnsafeURL
 from kiegen.core.tasks import TaskSnapshot, parse_task_data
+from kiegen.core.urls import check_url_static, host_allowed
 
 __all__ = [
+    "DEFAULT_RESULT_HOSTS",
     "CallbackReading",
     "Unreadable",
     "callback_token",
@@ -36,6 +44,10 @@ __all__ = [
     "token_matches",
 ]
 
+DEFAULT_RESULT_HOSTS = frozenset({".aiquickdraw.com", ".redpandaai.co"})
+"""KIE's file hosts (KIE_API.md: results on file. and tempfile.aiquickdraw.com, uploads on
+kieai.redpandaai.co); a leading dot allows the domain and its subdomains."""
+
 MAX_CALLBACK_BYTES = 1_000_000
 """Bigger bodies are unreadable by definition: a real callback is a few kilobytes."""
 
@@ -45,6 +57,8 @@ class CallbackReading:
     snapshot: TaskSnapshot
     code: int | None = None
     """The top-level envelope code (200 success, 501 failure)."""
+    callback_type: str | None = None
+    """``callbackType`` where KIE sends one (its verification sample: no state, only the task id)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -102,8 +116,11 @@ def read_callback(
     if snapshot is None:
         return Unreadable(reason="no task id in the body", task_id=fallback)
     code = payload.get("code")
+    kind = data.get("callbackType", payload.get("callbackType"))
     return CallbackReading(
-        snapshot=snapshot, code=code if isinstance(code, int) and not isinstance(code, bool) else None
+        snapshot=snapshot,
+        code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+        callback_type=kind if isinstance(kind, str) and kind else None,
     )
 
 
@@ -145,18 +162,30 @@ def kie_signature_valid(
     return hmac.compare_digest(kie_signature(key, task_id, ts).encode("ascii"), signature.encode("utf-8", "replace"))
 
 
-def result_urls_allowed(urls: tuple[str, ...], allowed_hosts: frozenset[str] | None) -> bool:
-    """http(s) only; when ``allowed_hosts`` is given, each host must equal one of them or be a subdomain."""
+def result_urls_allowed(
+    urls: tuple[str, ...],
+    allowed_hosts: frozenset[str] | None,
+    *,
+    allow_private: bool = False,
+    own: tuple[str, ...] = (),
+) -> bool:
+    """Every URL is under one of the ``own`` prefixes, or is http(s) on an allowed host (``host_allowed``: a
+    leading dot allows subdomains; None allows any host) and passes the static SSRF check (no loopback,
+    private, link-local or reserved address in any spelling, unless ``allow_private``)."""
     for url in urls:
+        if any(url.startswith(prefix) for prefix in own):
+            continue
         try:
             parts = urlsplit(url)
+            host = parts.hostname
         except ValueError:
             return False
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if parts.scheme not in ("http", "https") or not host:
             return False
-        if allowed_hosts is not None:
-            host = parts.hostname.lower().rstrip(".")
-            allowed_list = [allowed.lower().rstrip(".") for allowed in allowed_hosts]
-            if not any(host == allowed or host.endswith("." + allowed) for allowed in allowed_list):
-                return False
+        if allowed_hosts is not None and not host_allowed(host, allowed_hosts):
+            return False
+        try:
+            check_url_static(url, allow_private=allow_private)
+        except UnsafeURL:
+            return False
     return True

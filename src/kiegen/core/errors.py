@@ -23,6 +23,8 @@ that met them, and never cross a port. Each error carries what the caller needs 
     ├── DeliveryError
     │   ├── RecipientGone           permanent: bot blocked, chat deleted, webhook answered 410
     │   └── DeliveryDeferred        retryable, with retry_after (throttling, network trouble)
+    ├── DownloadFailed              url, host, status: a result file could not be fetched (a CDN's 403, a
+    │                               timeout, too large, not an image): not KIE's answer (retryable per case)
     ├── UnsafeURL                   url, reason: a URL kiegen refuses to fetch or post to
     └── ConfigurationError          a setting is missing or malformed (names the variable)
 """
@@ -38,6 +40,7 @@ __all__ = [
     "ConfigurationError",
     "DeliveryDeferred",
     "DeliveryError",
+    "DownloadFailed",
     "DuplicateEvent",
     "InsufficientCredits",
     "InvalidInput",
@@ -223,6 +226,19 @@ class DeliveryDeferred(DeliveryError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DownloadFailed(KiegenError):
+    """A file (a result, an input image) could not be downloaded. ``url`` is shown without query or userinfo;
+    ``host`` and ``status`` (None when no answer came) say who refused; ``retryable`` is True for network
+    trouble, timeouts, 429 and 5xx, False for other statuses, oversized files and files that are not images."""
+
+    def __init__(self, message: str, *, url: str, host: str | None, status: int | None, retryable: bool) -> None:
+        super().__init__(message)
+        self.url = url
+        self.host = host
+        self.status = status
+        self.retryable = retryable
 
 
 class UnsafeURL(KiegenError):

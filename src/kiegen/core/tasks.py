@@ -7,6 +7,7 @@ kiegen knows of and never raises; whatever it cannot read becomes ``None`` or ``
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,33 @@ import attrs
 
 from kiegen.core.jobs import Evidence, EvidenceKind, EvidenceSource, TaskState, str_tuple
 
-__all__ = ["TaskSnapshot", "evidence_from_snapshot", "parse_result_urls", "parse_task_data"]
+__all__ = [
+    "KIE_ENDPOINTS",
+    "TaskSnapshot",
+    "evidence_from_snapshot",
+    "is_create_refusal",
+    "parse_result_urls",
+    "parse_task_data",
+]
+
+KIE_ENDPOINTS = (
+    "createTask",
+    "recordInfo",
+    "credit",
+    "download-url",
+    "file-stream-upload",
+    "file-base64-upload",
+    "file-url-upload",
+)
+"""KIE's HTTP endpoints by the last segment of their path (metrics labels, simulator routes, recordings)."""
+
+# KIE answers createTask's definite refusals with its catch-all body code 500 [live, KIE_API.md]: "This field is
+# required", "aspect_ratio is required", "text is required", "This interface is temporarily paused.".
+_REFUSAL = re.compile(
+    r"\b(required|paused|invalid|not (supported|allowed|valid|exist)|unsupported|must be|exceeds?|too long|"
+    r"out of range|missing)\b",
+    re.IGNORECASE,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +119,13 @@ def parse_task_data(data: Mapping[str, Any], *, fallback_task_id: str | None = N
         credits=credits,
         model=_text(data.get("model")),
     )
+
+
+def is_create_refusal(message: str) -> bool:
+    """True when createTask's body-500 ``message`` is a recognisable refusal (a required field, a paused
+    model, an invalid value): final, no resubmit. A generic 500 ("server error") stays ambiguous: one report
+    has such a task succeeding minutes later."""
+    return bool(message) and _REFUSAL.search(message) is not None
 
 
 def evidence_from_snapshot(snapshot: TaskSnapshot, *, source: EvidenceSource) -> Evidence | None:

@@ -20,7 +20,8 @@ def _time(value: datetime | None) -> str | None:
 
 def job_json(job: Job) -> dict[str, Any]:
     """A job as other services see it. The recipient is not shown (a webhook URL may carry the caller's own
-    secrets); nor are kiegen's bookkeeping fields (versions, leases, check counts)."""
+    secrets); nor are kiegen's bookkeeping fields (versions, leases, check counts). ``kie_credits`` is what
+    KIE reported it charged (its callback's or recordInfo's ``creditsConsumed``), null while unknown."""
     error = None
     if job.error_code is not None or job.error_message is not None:
         error = {"code": job.error_code, "message": job.error_message}
@@ -35,6 +36,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "error": error,
         "late": job.late,
         "price": job.price,
+        "kie_credits": job.kie_credits,
         "created_at": _time(job.created_at),
         "submitted_at": _time(job.submitted_at),
         "completed_at": _time(job.completed_at),

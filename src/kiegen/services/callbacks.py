@@ -1,13 +1,17 @@
 """Handling a KIE callback: decide trust, persist, then answer.
 
 - With a per-job token (in the callBackUrl) that matches the job id, or with a valid KIE HMAC signature, the
-  callback is *authenticated*: it is stored in the inbox (deduplicated) before the answer, applied, and
-  answered 200 whether or not its body was readable (an unreadable body is kept and the job checked with KIE).
+  callback is *authenticated*: it is stored in the inbox (deduplicated) before the answer and answered 200
+  whether or not its body was readable (an unreadable body is kept and the job checked with KIE).
+- Only a **token-authenticated** body may complete a job. KIE's signature covers ``taskId.timestamp``, not the
+  body: a signed callback's headers replayed on a crafted body must not make a job succeed, so a signed-only
+  body may report progress but its success or failure is a *hint*, confirmed with recordInfo.
 - A wrong token is answered 403, a token for no known job 404; nothing is stored or changed.
-- A callback without a token (bare path) that names a known task is only a *hint*: the job is checked with
-  KIE soon; its body changes nothing (202). One naming no known task gets 404.
-- An authenticated body whose task id is not the job's, or whose result URLs are not allowed, is also only a
-  hint.
+- A callback without a token (bare path) and without a valid signature that names a known task is only a
+  *hint*: the job is checked with KIE soon; its body changes nothing (202). One naming no known task gets 404.
+- An authenticated body whose task id is not the job's, whose result URLs are not allowed (hosts outside
+  ``KIEGEN_RESULT_HOSTS``, or loopback/private/reserved addresses), or that names no state (KIE's
+  verification sample: ``callbackType`` and the task id only) is a hint too: "check this task now".
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from kiegen.core.callbacks import (
 from kiegen.core.delivery import InboxEntry, InboxOutcome, inbox_key
 from kiegen.core.errors import DuplicateEvent
 from kiegen.core.events import EventKind, JobEvent
-from kiegen.core.jobs import Evidence, EvidenceSource, Job
+from kiegen.core.jobs import Evidence, EvidenceKind, EvidenceSource, Job
 from kiegen.core.tasks import evidence_from_snapshot
 from kiegen.services.context import Context
 from kiegen.services.record import record, reschedule
@@ -115,7 +119,7 @@ async def handle_callback(
         body=body,
         received_at=ctx.clock.now(),
     )
-    ruling = _judge(ctx, job, reading)
+    ruling = _judge(ctx, job, reading, body_trusted=job_id is not None)
     story = [_heard(ctx, job, trust=trust, inbox=entry.key)]
     if ruling.evidence is not None:
         # The inbox row is written in the same transaction as the change it causes (or alone, when the
@@ -145,18 +149,28 @@ class _Ruling:
     """Ask KIE about the task soon (the body was not believed or not readable)."""
 
 
-def _judge(ctx: Context, job: Job, reading: CallbackReading | Unreadable) -> _Ruling:
-    """What an authenticated callback body may do to ``job``."""
+def _judge(ctx: Context, job: Job, reading: CallbackReading | Unreadable, *, body_trusted: bool) -> _Ruling:
+    """What an authenticated callback body may do to ``job``. ``body_trusted``: the per-job token came with
+    it (a KIE signature alone authenticates the task id and the time, not the body)."""
     if isinstance(reading, Unreadable):
         return _Ruling(InboxOutcome.UNREADABLE, reading.reason, check=True)
     snapshot = reading.snapshot
+    config = ctx.config
     if job.task_id is not None and snapshot.task_id != job.task_id:
         return _Ruling(InboxOutcome.HINT, "task id is not the job's", check=True)
-    if not result_urls_allowed(snapshot.result_urls, ctx.config.allowed_result_hosts):
+    if not result_urls_allowed(
+        snapshot.result_urls,
+        config.allowed_result_hosts,
+        allow_private=config.allow_private_urls,
+        own=config.own_result_urls,
+    ):
         return _Ruling(InboxOutcome.HINT, "result URL not allowed", check=True)
     evidence = evidence_from_snapshot(snapshot, source=EvidenceSource.CALLBACK)
     if evidence is None:
-        return _Ruling(InboxOutcome.IGNORED, f"state {snapshot.state.value}")
+        kind = f"callbackType {reading.callback_type}, " if reading.callback_type else ""
+        return _Ruling(InboxOutcome.HINT, f"{kind}state {snapshot.state.value}: checking with KIE", check=True)
+    if not body_trusted and evidence.kind is not EvidenceKind.PROGRESS:
+        return _Ruling(InboxOutcome.HINT, f"signed {evidence.kind.value}: confirming with KIE", check=True)
     return _Ruling(InboxOutcome.APPLIED, evidence=evidence)
 
 

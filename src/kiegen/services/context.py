@@ -11,7 +11,7 @@ import anyio
 import attrs
 
 from kiegen.catalogue import default_registry
-from kiegen.core.callbacks import callback_token
+from kiegen.core.callbacks import DEFAULT_RESULT_HOSTS, callback_token
 from kiegen.core.delivery import recipient_scheme
 from kiegen.core.errors import RecipientGone
 from kiegen.core.jobs import Job
@@ -61,8 +61,14 @@ class Config:
     """Where KIE can reach the callback endpoint; None means no callbacks (polling only)."""
     callback_secret: bytes = attrs.field(default=b"", repr=False)
     kie_hmac_key: bytes | None = attrs.field(default=None, repr=False)
-    allowed_result_hosts: frozenset[str] | None = None
-    """Result URLs in a trusted callback must be on these hosts (None: any http(s) host)."""
+    allowed_result_hosts: frozenset[str] | None = DEFAULT_RESULT_HOSTS
+    """Result URLs in a token-authenticated callback must be on these hosts (a leading dot allows subdomains;
+    None: any public http(s) host); others make the callback a hint, checked with recordInfo."""
+    own_result_urls: tuple[str, ...] = ()
+    """URL prefixes of files kiegen's own KIE serves (the built-in simulator, a ``kiegen simulate-kie`` at
+    ``KIEGEN_KIE_BASE_URL``): allowed in callbacks whatever their host."""
+    allow_private_urls: bool = False
+    """``KIEGEN_ALLOW_PRIVATE_URLS``: callback result URLs on loopback or private addresses are believed."""
     free_quota: int | None = None
     """Free generations per user per UTC day; None: unlimited."""
     max_submit_attempts: int = 2

@@ -1,8 +1,9 @@
 """The KIE simulator, ready to run: ``create_app``, ``serve``/``run`` (uvicorn), callbacks over HTTP.
 
 ``create_app()`` gives a ``SimulatorApp`` (see ``kiegen.simulator.asgi`` for the routes, the auth rule and the
-fault knobs) around a ``SimulatedKie`` engine. Without an engine it builds one on real time whose callbacks are
-POSTed to callBackUrl by ``HttpxCallbackSink``, and the ASGI lifespan runs it. ``serve`` and ``run`` put it
+fault knobs) around a ``SimulatedKie`` engine. Without an engine it builds one on the clock it is given (real
+time: ``kiegen.adapters.system.SystemClock``) whose callbacks are POSTed to callBackUrl by
+``HttpxCallbackSink``, and the ASGI lifespan runs it. ``serve`` and ``run`` put it
 behind uvicorn; ``running_in_thread`` does so in a background thread (tests, and clients running on trio).
 """
 
@@ -13,12 +14,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 import httpx
 
+from kiegen.ports.clock import Clock
 from kiegen.simulator.asgi import SimulatorApp
 from kiegen.simulator.engine import SimulatedKie, SimulatorConfig
 from kiegen.simulator.faults import HttpFault, HttpFaults
@@ -29,23 +29,12 @@ __all__ = [
     "HttpFaults",
     "HttpxCallbackSink",
     "SimulatorApp",
-    "WallClock",
     "create_app",
     "httpx_callback_sink",
     "run",
     "running_in_thread",
     "serve",
 ]
-
-
-class WallClock:
-    """Real time for a served simulator (kiegen.adapters.system is another layer's; this is four lines)."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(max(0.0, seconds))
 
 
 class CallbackRefused(Exception):
@@ -87,19 +76,24 @@ def httpx_callback_sink(client: httpx.AsyncClient | None = None, *, timeout: flo
 def create_app(
     engine: SimulatedKie | None = None,
     *,
+    clock: Clock | None = None,
     config: SimulatorConfig | None = None,
     api_key: str | None = None,
     public_url: str | None = None,
     faults: Iterable[str] = (),
     text_field: str = "msg",
 ) -> SimulatorApp:
-    """The simulator app. Without ``engine`` it builds one on real time whose callbacks go out over HTTP, and
+    """The simulator app. Without ``engine`` it builds one on ``clock`` whose callbacks go out over HTTP, and
     runs it during the ASGI lifespan; a given engine is run by its owner (``async with engine``)."""
     own = engine is None
     if engine is None:
-        engine = SimulatedKie(WallClock(), config, callback_sink=httpx_callback_sink())
-    elif config is not None:
-        raise ValueError("pass either an engine or a config, not both")
+        if clock is None:
+            # The wall clock is kiegen.adapters.system.SystemClock, a layer above the simulator: the caller
+            # (kiegen simulate-kie, a test) hands it in.
+            raise ValueError("create_app needs a clock (e.g. kiegen.adapters.system.SystemClock()) to build its engine")
+        engine = SimulatedKie(clock, config, callback_sink=httpx_callback_sink())
+    elif config is not None or clock is not None:
+        raise ValueError("pass either an engine, or a clock and a config, not both")
     http_faults = HttpFaults()
     http_faults.load(faults)
     return SimulatorApp(

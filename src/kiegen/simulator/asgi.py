@@ -1,4 +1,4 @@
-"""SimulatorApp: KIE's HTTP API as a plain ASGI app (no framework) in front of a ``SimulatedKie`` engine.
+"""SimulatorApp: KIE's HTTP API as Starlette routes in front of a ``SimulatedKie`` engine.
 
 Routes (the generation and the upload API share one app; point both base URLs at it):
 
@@ -13,7 +13,10 @@ body; ``faults`` (``HttpFaults``) adds what the network does: bare statuses, Ret
 
 The engine's ``result_base_url`` is set to the app's public base (``public_url``, or learnt from the first
 request's Host header), so result and upload URLs resolve to this app. With ``own_engine`` the ASGI lifespan
-runs the engine (``async with engine``), so that it sends callbacks.
+runs the engine (``async with engine``), so that it sends callbacks. ``files_app(engine)`` is the two file
+routes alone (the HTTP service mounts them to serve the embedded simulator's results).
+
+Needs Starlette and python-multipart (``pip install 'kiegen[http]'``); the in-process simulator does not.
 """
 
 from __future__ import annotations
@@ -21,33 +24,86 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
+import attrs
 import httpx
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from kiegen.core.errors import KieError, KieRateLimited
 from kiegen.simulator.engine import SimulatedKie
 from kiegen.simulator.faults import FaultKind, HttpFault, HttpFaults
-from kiegen.simulator.forms import FormFile, parse_multipart
+from kiegen.simulator.files import file_for
 
-__all__ = ["SimulatorApp"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+__all__ = ["FormFile", "SimulatorApp", "file_routes", "files_app"]
 
 MAX_BODY = 15 * 1024 * 1024
-_RESULT_PATH = re.compile(r"^/results/([A-Za-z0-9_.-]+)/(\d+)\.png$")
+
+_Result = tuple[int, str, Any]
+_Handler = Callable[[Request, bytes], Awaitable[_Result]]
+
+
+@attrs.frozen
+class FormFile:
+    filename: str
+    data: bytes
+    content_type: str
 
 
 def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _json(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class _NoAnswer(Response):
+    """Sends nothing: the request was carried out but its answer never comes (``HttpFault.hang_after``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+def file_routes(engine: SimulatedKie) -> list[BaseRoute]:
+    """GET routes for the engine's result PNGs and uploads (paths of ``kiegen.simulator.files``)."""
+
+    async def serve(request: Request) -> Response:
+        params = request.path_params
+        path = f"/uploads/{params['path']}" if "path" in params else f"/results/{params['task']}/{params['name']}"
+        found = file_for(engine, path)
+        if found is None:
+            return Response(b"not found", 404, media_type="text/plain")
+        return Response(found[0], 200, media_type=found[1])
+
+    return [
+        Route("/results/{task}/{name}", serve, methods=["GET"]),
+        Route("/uploads/{path:path}", serve, methods=["GET"]),
+    ]
+
+
+def files_app(engine: SimulatedKie) -> Starlette:
+    """The file routes alone, to mount under another app (``Mount("/simulator", files_app(engine))``)."""
+    return Starlette(routes=file_routes(engine))
 
 
 class SimulatorApp:
@@ -70,6 +126,23 @@ class SimulatorApp:
         self.base_known = False
         if public_url:
             self.set_public_url(public_url)
+        api = [
+            ("POST", "/api/v1/jobs/createTask", self._create_task),
+            ("GET", "/api/v1/jobs/recordInfo", self._record_info),
+            ("GET", "/api/v1/chat/credit", self._credit),
+            ("POST", "/api/v1/common/download-url", self._download_url),
+            ("POST", "/api/file-stream-upload", self._stream_upload),
+            ("POST", "/api/file-base64-upload", self._base64_upload),
+            ("POST", "/api/file-url-upload", self._url_upload),
+        ]
+        routes: list[BaseRoute] = [
+            Route(path, self._endpoint(handler), methods=[method]) for method, path, handler in api
+        ]
+        self.app = Starlette(
+            routes=[*routes, *file_routes(engine)],
+            lifespan=self._lifespan,
+            exception_handlers={HTTPException: self._no_route},
+        )
 
     def set_public_url(self, url: str) -> None:
         self.engine.configure(result_base_url=url.rstrip("/"))
@@ -80,142 +153,101 @@ class SimulatorApp:
         return self.engine.config.result_base_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            await self._http(scope, receive, send)
+        if scope["type"] == "http" and not self.base_known:
+            host = dict(scope.get("headers", [])).get(b"host")
+            if host:
+                self.set_public_url(f"{scope.get('scheme', 'http')}://{host.decode('latin-1')}")
+        await self.app(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        await receive()  # lifespan.startup
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         if self.own_engine:
             async with self.engine:
-                await send({"type": "lifespan.startup.complete"})
-                await receive()  # lifespan.shutdown
+                yield
         else:
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
-        await send({"type": "lifespan.shutdown.complete"})
+            yield
 
-    # plumbing
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if not self.base_known and headers.get("host"):
-            self.set_public_url(f"{scope.get('scheme', 'http')}://{headers['host']}")
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY:
-                await self._send(send, 413, b"request too large", "text/plain")
-                return
-            if not message.get("more_body", False):
-                break
-        request = _Request(
-            method=scope["method"],
-            path=scope["path"],
-            query={k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()},
-            headers=headers,
-            body=bytes(body),
-        )
-        await self._route(request, receive, send)
-
-    async def _send(
-        self,
-        send: Send,
-        status: int,
-        body: bytes,
-        content_type: str = "application/json",
-        extra: Iterable[tuple[str, str]] = (),
-    ) -> None:
-        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
-        headers += [(k.lower().encode(), v.encode()) for k, v in extra]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    # the envelope, the key, the faults
 
     def _envelope(self, code: int, text: str, data: Any = None, **extra: Any) -> bytes:
         return json.dumps({"code": code, self.text_field: text, "data": data, **extra}).encode()
 
-    async def _reply(self, send: Send, code: int, text: str, data: Any = None, **extra: Any) -> None:
-        await self._send(send, 200, self._envelope(code, text, data, **extra))
+    def _reply(
+        self, status: int, body: bytes, media: str = "application/json", extra: Iterable[tuple[str, str]] = ()
+    ) -> Response:
+        return Response(body, status, headers=dict(extra), media_type=media)
 
-    async def _hang(self, seconds: float, receive: Receive) -> bool:
+    async def _no_route(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return self._reply(
+            exc.status_code, self._envelope(exc.status_code, f"no route {request.method} {request.url.path}")
+        )
+
+    def _endpoint(self, handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
+        route = handler.__name__.removeprefix("_")
+        route = _ROUTE_NAMES[route]
+
+        async def endpoint(request: Request) -> Response:
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY:
+                return self._reply(413, b"request too large", "text/plain")
+            body = await request.body()
+            if len(body) > MAX_BODY:
+                return self._reply(413, b"request too large", "text/plain")
+            self.faults.hits[route] += 1
+            bearer = request.headers.get("authorization", "")
+            key = bearer[7:].strip() if bearer[:7].lower() == "bearer " else ""
+            if not key or (self.api_key is not None and key != self.api_key):
+                return self._reply(200, self._envelope(401, "You do not have access permissions"))
+            fault = self.faults.take(route)
+            if fault is not None and fault.kind is not FaultKind.HANG_AFTER:
+                early = await self._before(fault, request)
+                if early is not None:
+                    return early
+            answer = await self._answer(handler, request, body)
+            if fault is not None and fault.kind is FaultKind.HANG_AFTER:
+                await self._hang(fault.seconds, request)
+                return _NoAnswer()  # carried out, never answered
+            return answer
+
+        return endpoint
+
+    async def _hang(self, seconds: float, request: Request) -> bool:
         """Wait ``seconds`` or until the client disconnects; True when it did."""
         with anyio.move_on_after(seconds):
-            while (await receive())["type"] != "http.disconnect":
+            while (await request.receive())["type"] != "http.disconnect":
                 pass
             return True
         return False
 
-    # routing
-
-    async def _route(self, request: _Request, receive: Receive, send: Send) -> None:
-        if request.method == "GET" and request.path.startswith(("/results/", "/uploads/")):
-            await self._serve_file(request, send)
-            return
-        handler = self._handlers().get((request.method, request.path))
-        if handler is None:
-            await self._send(send, 404, self._envelope(404, f"no route {request.method} {request.path}"))
-            return
-        route = request.path.rsplit("/", 1)[-1]
-        self.faults.hits[route] += 1
-        bearer = request.headers.get("authorization", "")
-        key = bearer[7:].strip() if bearer[:7].lower() == "bearer " else ""
-        if not key or (self.api_key is not None and key != self.api_key):
-            await self._reply(send, 401, "You do not have access permissions")
-            return
-        fault = self.faults.take(route)
-        if fault is not None and fault.kind is not FaultKind.HANG_AFTER and await self._before(fault, receive, send):
-            return
-        status, body, extra = await self._answer(handler, request)
-        if fault is not None and fault.kind is FaultKind.HANG_AFTER:
-            await self._hang(fault.seconds, receive)
-            return  # carried out, never answered
-        await self._send(send, status, body, extra=extra)
-
-    async def _before(self, fault: HttpFault, receive: Receive, send: Send) -> bool:
-        """Serve ``fault``; True when it answered the request (or the client left), False to carry on."""
+    async def _before(self, fault: HttpFault, request: Request) -> Response | None:
+        """The answer ``fault`` gives instead of the normal one, or None to carry on."""
         extra = [("Retry-After", fault.retry_after)] if fault.retry_after is not None else []
         if fault.kind is FaultKind.BODY:
-            await self._send(send, 200, self._envelope(fault.code, fault.message), extra=extra)
-        elif fault.kind is FaultKind.STATUS:
-            body = self._envelope(fault.code, fault.message) if fault.code == 429 else b"<html>upstream error</html>"
-            await self._send(send, fault.code, body, "application/json" if fault.code == 429 else "text/html", extra)
-        elif fault.kind is FaultKind.MALFORMED:
-            await self._send(send, 200, b'{"code": 200, "msg": "success", "data": {"taskId": ')
-        else:
-            return await self._hang(fault.seconds, receive)
-        return True
+            return self._reply(200, self._envelope(fault.code, fault.message), extra=extra)
+        if fault.kind is FaultKind.STATUS:
+            if fault.code == 429:
+                return self._reply(429, self._envelope(fault.code, fault.message), extra=extra)
+            return self._reply(fault.code, b"<html>upstream error</html>", "text/html", extra)
+        if fault.kind is FaultKind.MALFORMED:
+            return self._reply(200, b'{"code": 200, "msg": "success", "data": {"taskId": ')
+        return _NoAnswer() if await self._hang(fault.seconds, request) else None
 
-    async def _answer(self, handler: _Handler, request: _Request) -> tuple[int, bytes, list[tuple[str, str]]]:
+    async def _answer(self, handler: _Handler, request: Request, body: bytes) -> Response:
         try:
-            code, text, data = await handler(request)
+            code, text, data = await handler(request, body)
         except KieError as exc:
             extra = []
             if isinstance(exc, KieRateLimited) and exc.retry_after is not None:
                 extra.append(("Retry-After", str(round(exc.retry_after))))
-            return 200, self._envelope(exc.code or 500, exc.message), extra
-        upload = request.path.startswith("/api/file-")
-        body = self._envelope(code, text, data, **({"success": code == 200} if upload else {}))
-        return 200, body, []
-
-    def _handlers(self) -> Mapping[tuple[str, str], _Handler]:
-        return {
-            ("POST", "/api/v1/jobs/createTask"): self._create_task,
-            ("GET", "/api/v1/jobs/recordInfo"): self._record_info,
-            ("GET", "/api/v1/chat/credit"): self._credit,
-            ("POST", "/api/v1/common/download-url"): self._download_url,
-            ("POST", "/api/file-stream-upload"): self._stream_upload,
-            ("POST", "/api/file-base64-upload"): self._base64_upload,
-            ("POST", "/api/file-url-upload"): self._url_upload,
-        }
+            return self._reply(200, self._envelope(exc.code or 500, exc.message), extra=extra)
+        upload = request.url.path.startswith("/api/file-")
+        return self._reply(200, self._envelope(code, text, data, **({"success": code == 200} if upload else {})))
 
     # KIE's endpoints
 
-    async def _create_task(self, request: _Request) -> _Result:
-        payload = request.json()
+    async def _create_task(self, request: Request, body: bytes) -> _Result:
+        payload = _json(body)
         if payload is None:
             return 400, "request body must be a JSON object", None
         model, inputs, callback = payload.get("model"), payload.get("input"), payload.get("callBackUrl")
@@ -228,34 +260,41 @@ class SimulatorApp:
         task_id = await self.engine.create_task(model, inputs, callback_url=callback or None)
         return 200, "success", {"taskId": task_id}
 
-    async def _record_info(self, request: _Request) -> _Result:
-        task_id = request.query.get("taskId", "").strip()
+    async def _record_info(self, request: Request, body: bytes) -> _Result:
+        task_id = request.query_params.get("taskId", "").strip()
         if not task_id:
             return 400, "taskId is required", None
         await self.engine.get_task(task_id)  # raises KieTaskNotFound, or a queued error
         return 200, "success", self.engine.record_info_data(self.engine.tasks[task_id])
 
-    async def _credit(self, request: _Request) -> _Result:
+    async def _credit(self, request: Request, body: bytes) -> _Result:
         return 200, "success", _number(await self.engine.credits())
 
-    async def _download_url(self, request: _Request) -> _Result:
-        payload = request.json() or {}
+    async def _download_url(self, request: Request, body: bytes) -> _Result:
+        payload = _json(body) or {}
         url = payload.get("url")
         if not isinstance(url, str) or not url.startswith(self.public_url + "/"):
             return 422, "url must be a KIE file URL", None
         expires = int(self.engine.clock.now().timestamp()) + 20 * 60
         return 200, "success", f"{url}?expires={expires}"
 
-    async def _stream_upload(self, request: _Request) -> _Result:
-        form = parse_multipart(request.body, request.headers.get("content-type", ""))
-        file = form.get("file")
-        if not isinstance(file, FormFile):
-            return 400, "file is required (multipart field 'file')", None
-        name = form.get("fileName")
-        return self._store(file.data, form.get("uploadPath"), name if isinstance(name, str) else file.filename, file)
+    async def _stream_upload(self, request: Request, body: bytes) -> _Result:
+        try:
+            async with request.form(max_files=4, max_fields=16, max_part_size=MAX_BODY) as form:
+                file = form.get("file")
+                if not isinstance(file, UploadFile):
+                    return 400, "file is required (multipart field 'file')", None
+                data = await file.read()
+                name = form.get("fileName")
+                stored = FormFile(file.filename or "", data, file.content_type or "application/octet-stream")
+                return self._store(
+                    data, form.get("uploadPath"), name if isinstance(name, str) else stored.filename, stored
+                )
+        except (MultiPartException, ValueError, AssertionError):  # not multipart, or a broken one
+            return 400, "the body must be multipart/form-data with a 'file' field", None
 
-    async def _base64_upload(self, request: _Request) -> _Result:
-        payload = request.json() or {}
+    async def _base64_upload(self, request: Request, body: bytes) -> _Result:
+        payload = _json(body) or {}
         raw = payload.get("base64Data")
         if not isinstance(raw, str) or not raw:
             return 400, "base64Data is required", None
@@ -269,8 +308,8 @@ class SimulatorApp:
             return 400, "base64Data is not valid base64", None
         return self._store(data, payload.get("uploadPath"), payload.get("fileName"), FormFile("", data, mime))
 
-    async def _url_upload(self, request: _Request) -> _Result:
-        payload = request.json() or {}
+    async def _url_upload(self, request: Request, body: bytes) -> _Result:
+        payload = _json(body) or {}
         url = payload.get("fileUrl")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             return 400, "fileUrl must be an http(s) URL", None
@@ -303,7 +342,7 @@ class SimulatorApp:
     async def _fetch(self, url: str) -> tuple[bytes, str] | None:
         """KIE fetches fileUrl itself (30 s timeout); this app's own files are read without a round trip."""
         if url.startswith(self.public_url + "/"):
-            return self._file(urlsplit(url).path)
+            return file_for(self.engine, url[len(self.public_url) :].split("?", 1)[0])
         try:
             async with httpx.AsyncClient(timeout=30.0) as client:
                 response = await client.get(url, follow_redirects=True)
@@ -313,36 +352,13 @@ class SimulatorApp:
             return None
         return response.content, response.headers.get("content-type", "application/octet-stream")
 
-    def _file(self, path: str) -> tuple[bytes, str] | None:
-        match = _RESULT_PATH.match(path)
-        if match:
-            png = self.engine.png_for(match.group(1), int(match.group(2)))
-            return (png, "image/png") if png is not None else None
-        if path.startswith("/uploads/"):
-            return self.engine.uploads.get(unquote(path[len("/uploads/") :]))
-        return None
 
-    async def _serve_file(self, request: _Request, send: Send) -> None:
-        found = self._file(request.path)
-        if found is None:
-            await self._send(send, 404, b"not found", "text/plain")
-        else:
-            await self._send(send, 200, found[0], found[1])
-
-
-class _Request:
-    __slots__ = ("body", "headers", "method", "path", "query")
-
-    def __init__(self, *, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes):
-        self.method, self.path, self.query, self.headers, self.body = method, path, query, headers, body
-
-    def json(self) -> dict[str, Any] | None:
-        try:
-            value = json.loads(self.body)
-        except (ValueError, RecursionError):
-            return None
-        return value if isinstance(value, dict) else None
-
-
-_Result = tuple[int, str, Any]
-_Handler = Callable[[_Request], Awaitable[_Result]]
+_ROUTE_NAMES = {
+    "create_task": "createTask",
+    "record_info": "recordInfo",
+    "credit": "credit",
+    "download_url": "download-url",
+    "stream_upload": "file-stream-upload",
+    "base64_upload": "file-base64-upload",
+    "url_upload": "file-url-upload",
+}

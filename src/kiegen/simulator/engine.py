@@ -2,10 +2,16 @@
 
 Tasks move waiting -> generating -> success/fail as the clock passes ``delay_s``; ``get_task`` reads that from
 the clock, and, when entered as an async context manager, the simulator POSTs (through ``callback_sink``) a
-callback in KIE's documented shape when a task ends. Knobs cover what real KIE does to integrations: lost,
-duplicated, early (before createTask's answer) and malformed callbacks, the three task-id placements,
-failures, and queued errors for createTask/recordInfo. Results are real PNGs (``png_for``) served by the
-simulator app at ``result_base_url``.
+callback when a task ends. Knobs cover what real KIE does to integrations: lost, duplicated, early (before
+createTask's answer) and malformed callbacks, the three task-id placements, failures, and queued errors for
+createTask/recordInfo. Results are real PNGs (``png_for``) served by the simulator app at ``result_base_url``.
+
+Answers follow the recorded live shapes of KIE_API.md by default (``Shape.LIVE``): ``failCode``/``failMsg``
+null on success, ``costTime`` in seconds, ``creditsConsumed`` in recordInfo and callbacks, ``param`` with
+``input`` double-encoded, createTask refusals as body code 500 ("This field is required", "This interface is
+temporarily paused.") and unknown models as 404. ``Shape.DOCS`` answers like the older documentation copies
+(``costTime`` in milliseconds, ``failCode`` ``""``, no credits in recordInfo, ``consumeCredits`` and
+``remainedCredits`` in callbacks, refusals as 422), so that both readings stay tested.
 """
 
 from __future__ import annotations
@@ -23,13 +29,13 @@ import anyio
 import anyio.abc
 import attrs
 
-from kiegen.core.errors import KieError, KieTaskNotFound
+from kiegen.core.errors import KieError, KieRejected, KieTaskNotFound
 from kiegen.core.jobs import TaskState
 from kiegen.core.tasks import TaskSnapshot
 from kiegen.ports.clock import Clock
 from kiegen.simulator.png import make_png
 
-__all__ = ["CallbackMode", "CallbackSink", "SimTask", "SimulatedKie", "SimulatorConfig"]
+__all__ = ["REQUIRED_INPUTS", "CallbackMode", "CallbackSink", "Shape", "SimTask", "SimulatedKie", "SimulatorConfig"]
 
 CallbackSink = Callable[[str, bytes], Awaitable[Any]]
 """Receives (callBackUrl, body); in process it is the callback service, over HTTP an httpx POST."""
@@ -42,6 +48,22 @@ class CallbackMode(enum.StrEnum):
     EARLY = "early"
     """The callback arrives before createTask has answered (the task finishes at once)."""
     MALFORMED = "malformed"
+
+
+class Shape(enum.StrEnum):
+    LIVE = "live"
+    """As recorded from the live API (KIE_API.md, [live])."""
+    DOCS = "docs"
+    """As older copies of KIE's documentation show it."""
+
+
+REQUIRED_INPUTS: Mapping[str, tuple[str, ...]] = {
+    # What KIE's API itself requires (KIE_API.md); kiegen fills z-image's aspect_ratio before sending.
+    "z-image": ("prompt", "aspect_ratio"),
+    "qwen/text-to-image": ("prompt",),
+    "qwen/image-to-image": ("prompt", "image_url"),
+    "qwen/image-edit": ("prompt", "image_url"),
+}
 
 
 class TaskIdPlace(enum.StrEnum):
@@ -64,6 +86,17 @@ class SimulatorConfig:
     seed: int = 0
     result_base_url: str = "https://kie-simulator.invalid"
     credits: Decimal = Decimal("1000")
+    shape: Shape = Shape.LIVE
+    """The answer shapes: recorded live ones, or the older documentation's."""
+    task_credits: float = 0.8
+    """What each successful task costs (``creditsConsumed``; z-image's live figure)."""
+    required_inputs: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """Inputs createTask refuses to go without, per model (KIE: body 500 "This field is required");
+    ``REQUIRED_INPUTS`` holds KIE's for the four seed models (``kiegen simulate-kie`` uses them)."""
+    paused_models: frozenset[str] = frozenset()
+    """Models whose createTask answers body 500 "This interface is temporarily paused."."""
+    models: frozenset[str] | None = None
+    """The models createTask knows (None: any); another answers 404 (live) or 422 (docs)."""
 
 
 @attrs.define
@@ -129,6 +162,7 @@ class SimulatedKie:
         self.calls["create_task"] += 1
         if self._create_errors:
             raise self._create_errors.pop(0)
+        self._refuse(model, inputs)
         now = self.clock.now()
         task_id = uuid.uuid4().hex
         early = self.config.callbacks is CallbackMode.EARLY
@@ -150,6 +184,22 @@ class SimulatedKie:
             elif self._tg is not None:
                 self._tg.start_soon(self._callback_later, task)
         return task_id
+
+    def _refuse(self, model: str, inputs: Mapping[str, Any]) -> None:
+        """KIE's own refusals, with KIE's own messages (the HTTP app answers them in the body)."""
+        config = self.config
+        live = config.shape is Shape.LIVE
+        if config.models is not None and model not in config.models:
+            raise KieRejected(
+                f"The model {model} does not exist" if live else "model is not supported", code=404 if live else 422
+            )
+        if model in config.paused_models:
+            raise KieRejected("This interface is temporarily paused.", code=500)
+        missing = [name for name in config.required_inputs.get(model, ()) if inputs.get(name) in (None, "")]
+        if missing:
+            raise KieRejected(
+                "This field is required" if live else f"{missing[0]} is required", code=500 if live else 422
+            )
 
     async def get_task(self, task_id: str) -> TaskSnapshot:
         await anyio.lowlevel.checkpoint()
@@ -194,7 +244,7 @@ class SimulatedKie:
             result_urls=self.result_urls(task) if state is TaskState.SUCCESS else (),
             fail_code="500" if state is TaskState.FAIL else None,
             fail_message="simulated generation failure" if state is TaskState.FAIL else None,
-            credits=0.8 if state is TaskState.SUCCESS else None,
+            credits=self.config.task_credits if state is TaskState.SUCCESS else None,
             model=task.model,
         )
 
@@ -205,29 +255,46 @@ class SimulatedKie:
         return make_png(f"{task_id}:{index}")
 
     def record_info_data(self, task: SimTask) -> dict[str, Any]:
-        """recordInfo's ``data`` object, with the JSON-string fields KIE uses."""
+        """recordInfo's ``data`` object, with the JSON-string fields KIE uses, in the configured shape."""
         snap = self.snapshot(task)
-        ms = int(task.created_at.timestamp() * 1000)
+        live = self.config.shape is Shape.LIVE
         done = snap.state in (TaskState.SUCCESS, TaskState.FAIL)
-        return {
+        took = (task.finish_at - task.created_at).total_seconds()
+        # Live: ``input`` itself is a JSON string inside the JSON string ``param``.
+        param_input: Any = json.dumps(dict(task.inputs)) if live else dict(task.inputs)
+        data: dict[str, Any] = {
             "taskId": task.task_id,
             "model": task.model,
             "state": snap.state.value,
-            "param": json.dumps({"model": task.model, "input": dict(task.inputs)}),
+            "param": json.dumps(
+                {"input": param_input, "model": task.model}
+                | ({"callBackUrl": task.callback_url} if task.callback_url else {})
+            ),
             "resultJson": json.dumps({"resultUrls": list(snap.result_urls)}) if snap.result_urls else "",
-            "failCode": snap.fail_code or "",
-            "failMsg": snap.fail_message or "",
-            "costTime": int((task.finish_at - task.created_at).total_seconds() * 1000) if done else None,
-            "createTime": ms,
-            "updateTime": int(self.clock.now().timestamp() * 1000),
+            "failCode": snap.fail_code if snap.fail_code or not live else None,
+            "failMsg": snap.fail_message if snap.fail_message or not live else None,
+            "costTime": (round(took) if live else int(took * 1000)) if done else None,
             "completeTime": int(task.finish_at.timestamp() * 1000) if done else None,
+            "createTime": int(task.created_at.timestamp() * 1000),
+            "updateTime": int(self.clock.now().timestamp() * 1000),
         }
+        if not live:
+            data["failCode"] = data["failCode"] or ""
+            data["failMsg"] = data["failMsg"] or ""
+        elif snap.credits is not None:
+            data["creditsConsumed"] = snap.credits
+        return data
 
     def callback_body(self, task: SimTask) -> bytes:
         if self.config.callbacks is CallbackMode.MALFORMED:
             return b'{"code": 200, "data": {"taskId": '
         data = self.record_info_data(task)
-        data["creditsConsumed"] = 0.8 if not task.fails else 0
+        charged = 0 if task.fails else self.config.task_credits
+        if self.config.shape is Shape.LIVE:
+            data["creditsConsumed"] = charged
+        else:
+            data["consumeCredits"] = charged
+            data["remainedCredits"] = float(self.config.credits)
         data["costTime"] = round((task.finish_at - task.created_at).total_seconds())
         place = self.config.task_id_place
         body: dict[str, Any] = {"code": 501 if task.fails else 200, "msg": "fail" if task.fails else "success"}

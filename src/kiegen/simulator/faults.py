@@ -22,17 +22,11 @@ from collections.abc import Iterable
 
 import attrs
 
+from kiegen.core.tasks import KIE_ENDPOINTS
+
 __all__ = ["FaultKind", "HttpFault", "HttpFaults", "parse_fault"]
 
-ROUTES = (
-    "createTask",
-    "recordInfo",
-    "credit",
-    "download-url",
-    "file-stream-upload",
-    "file-base64-upload",
-    "file-url-upload",
-)
+ROUTES = KIE_ENDPOINTS
 
 
 class FaultKind(enum.StrEnum):

@@ -3,7 +3,7 @@
 from kiegen.adapters.aiogram.messenger import AiogramMessenger, DeliveryLimits, parse_recipient, receipt_files
 from kiegen.adapters.aiogram.pacing import Pacer
 from kiegen.adapters.aiogram.presenter import Outgoing, PlainPresenter, Presenter
-from kiegen.adapters.aiogram.redact import redact_token, token_redaction
+from kiegen.adapters.aiogram.redact import token_redaction
 from kiegen.adapters.aiogram.text import CAPTION_LIMIT, escape_cut
 
 __all__ = [
@@ -17,6 +17,5 @@ __all__ = [
     "escape_cut",
     "parse_recipient",
     "receipt_files",
-    "redact_token",
     "token_redaction",
 ]

@@ -46,11 +46,11 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InputMediaPhoto, Message
 
-from kiegen.adapters.aiogram.fetch import FetchFailed, fetch_bytes
 from kiegen.adapters.aiogram.pacing import Pacer
 from kiegen.adapters.aiogram.presenter import Outgoing, PlainPresenter, Presenter
 from kiegen.adapters.aiogram.text import CAPTION_LIMIT, TEXT_LIMIT, escape_cut
-from kiegen.core.errors import DeliveryDeferred, KiegenError, RecipientGone
+from kiegen.adapters.httpkit import guarded_get
+from kiegen.core.errors import DeliveryDeferred, DownloadFailed, KiegenError, RecipientGone
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.ports.messaging import Receipt
 
@@ -80,7 +80,10 @@ class DeliveryLimits:
     max_inline_wait_s: float = 5.0
     """A 429 asking for at most this long is waited out here; longer ones go back to the deliverer."""
     allowed_hosts: frozenset[str] | None = None
+    """Hosts our own downloads may fetch from (a leading dot allows subdomains); None: any public host."""
     allow_private: bool = False
+    user_agent: str | None = None
+    """The User-Agent of our own downloads (``KIEGEN_USER_AGENT``; default names kiegen and its version)."""
 
 
 class _NextRung(Exception):
@@ -135,20 +138,23 @@ class AiogramMessenger:
     async def fetch(
         self, url: str, *, max_bytes: int | None = None, on_first_chunk: Callable[[], None] | None = None
     ) -> bytes:
-        """Download a result ourselves (also used for "Original file"). Raises ``FetchFailed``/``UnsafeURL``."""
+        """Download a result ourselves (also used for "Original file") with the toolkit's guarded GET. Raises
+        ``DownloadFailed`` or ``UnsafeURL``."""
         if self._http is None:
             if self._own_http is None:
                 self._own_http = httpx.AsyncClient()
             self._http = self._own_http
-        return await fetch_bytes(
+        fetched = await guarded_get(
             self._http,
             url,
             max_bytes=max_bytes or self.limits.document_upload_bytes,
-            timeout_s=self.limits.download_timeout_s,
+            timeout=self.limits.download_timeout_s,
             allowed_hosts=self.limits.allowed_hosts,
             allow_private=self.limits.allow_private,
+            user_agent=self.limits.user_agent,
             on_first_chunk=on_first_chunk,
         )
+        return fetched.body
 
     async def deliver(self, job: Job) -> Receipt:
         original = parse_recipient(job.recipient)
@@ -296,8 +302,18 @@ class AiogramMessenger:
     async def _download(self, job: Job, url: str) -> bytes | None:
         try:
             return await self.fetch(url, on_first_chunk=lambda: self.crash_hook("mid_download"))
-        except (FetchFailed, KiegenError) as exc:
-            log.warning("job %s: could not download the result ourselves: %s", job.id, exc)
+        except DownloadFailed as exc:
+            log.warning(
+                "job %s: could not download the result ourselves (host %s, status %s): %s",
+                job.id,
+                exc.host,
+                exc.status if exc.status is not None else "none",
+                exc.message,
+                extra={"job_id": job.id},
+            )
+            return None
+        except KiegenError as exc:
+            log.warning("job %s: could not download the result ourselves: %s", job.id, exc, extra={"job_id": job.id})
             return None
 
     async def _deliver_notice(self, chat: _Chat, job: Job) -> str:

@@ -8,7 +8,8 @@
   never left (connect error, connect or pool timeout) or KIE answered 429 (dropped, not queued). Anything after
   the request may have arrived (read timeout, broken connection, unreadable answer, 5xx) is raised at once, as
   ``KieTransportError(sent=True)`` when no answer was read;
-- 401, 402, 422 and every other definite refusal are never retried;
+- 401, 402, 422 and every other definite refusal are never retried, createTask's body-500 refusals ("This
+  field is required", "This interface is temporarily paused.") included;
 - calls marked ``limited`` (createTask) pass the client-side ``RateLimiter`` before every attempt.
 """
 
@@ -24,10 +25,10 @@ import anyio
 import attrs
 import httpx
 
+from kiegen.adapters.httpkit import parse_retry_after, redact
 from kiegen.adapters.kie_httpx.envelope import Envelope, error_for, read_envelope
 from kiegen.adapters.kie_httpx.limiter import RateLimiter
-from kiegen.adapters.kie_httpx.redact import redact
-from kiegen.adapters.kie_httpx.retry import RetryPolicy, backoff_delay, parse_retry_after
+from kiegen.adapters.kie_httpx.retry import RetryPolicy, backoff_delay
 from kiegen.core.errors import KieError, KieRateLimited, KieTransportError, KieUnavailable
 from kiegen.ports.clock import Clock
 
@@ -75,9 +76,11 @@ class RetryingCaller:
         limiter: RateLimiter,
         clock: Clock,
         rng: random.Random,
+        user_agent: str,
     ) -> None:
         self.client = client
         self._api_key = api_key
+        self.user_agent = user_agent
         self.retry = retry
         self.limiter = limiter
         self.clock = clock
@@ -148,7 +151,11 @@ class RetryingCaller:
         )
 
     async def _once(self, op: KieCall) -> Envelope:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+        }
         try:
             response = await self.client.request(
                 op.method, op.url, headers=headers, json=op.json, params=op.params, data=op.form, files=op.files
@@ -175,7 +182,12 @@ class RetryingCaller:
             code = envelope.code if envelope.readable and envelope.code != 200 else status
             message = envelope.message or response.reason_phrase
             raise error_for(
-                code or status, message, operation=op.name, task_lookup=op.task_lookup, retry_after=retry_after
+                code or status,
+                message,
+                operation=op.name,
+                task_lookup=op.task_lookup,
+                creates=not op.idempotent,
+                retry_after=retry_after,
             )
         if not envelope.readable:
             snippet = redact(response.text[:120].replace("\n", " "))
@@ -190,6 +202,7 @@ class RetryingCaller:
                 envelope.message,
                 operation=op.name,
                 task_lookup=op.task_lookup,
+                creates=not op.idempotent,
                 retry_after=retry_after,
             )
         return envelope

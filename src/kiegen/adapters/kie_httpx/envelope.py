@@ -11,7 +11,9 @@ the HTTP status (see KIE_API.md). ``read_envelope`` never raises: a body it cann
     402             KieOutOfCredits     no
     404 422         KieTaskNotFound     no    (recordInfo only; elsewhere KieRejected)
     429             KieRateLimited      yes   (carries retry_after)
-    455 5xx         KieUnavailable      yes
+    500             KieRejected         no    (createTask, when the message is a refusal: "This field is
+                                               required", "... temporarily paused." [live])
+    455 5xx         KieUnavailable      yes   (for createTask: the task may exist)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from kiegen.core.errors import (
     KieTaskNotFound,
     KieUnavailable,
 )
+from kiegen.core.tasks import is_create_refusal
 
 __all__ = ["Envelope", "error_for", "read_envelope"]
 
@@ -92,12 +95,14 @@ def error_for(
     *,
     operation: str,
     task_lookup: bool = False,
+    creates: bool = False,
     retry_after: float | None = None,
 ) -> KieError:
     """The kiegen error for KIE code ``code`` (a body code, or the HTTP status when the body had none).
 
     ``task_lookup`` marks recordInfo, where 404 and 422 ("recordInfo is null") mean an unknown task (or one not
-    visible yet: the services apply that grace, this only classifies)."""
+    visible yet: the services apply that grace, this only classifies). ``creates`` marks createTask, whose
+    definite refusals come as code 500 with a message saying why (``is_create_refusal``)."""
     meaning = _MEANINGS.get(code, "KIE refused the request")
     text = f"{operation}: KIE answered {code} ({meaning})"
     if message and message.lower() != meaning:
@@ -110,6 +115,8 @@ def error_for(
         return KieRateLimited(text, code=code, retry_after=retry_after)
     if code in (404, 422) and task_lookup:
         return KieTaskNotFound(text, code=code)
+    if code == 500 and creates and is_create_refusal(message):
+        return KieRejected(f"{operation}: KIE refused the task: {message}", code=code)
     if code == 455 or (code >= 500 and code not in (501, 505)):
         return KieUnavailable(text, code=code, retry_after=retry_after)
     return KieRejected(text, code=code)

@@ -12,21 +12,21 @@ from __future__ import annotations
 import base64
 import random
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
 import httpx
 
+from kiegen.adapters.httpkit import install_log_redaction
+from kiegen.adapters.httpkit import user_agent as resolve_user_agent
 from kiegen.adapters.kie_httpx.calls import KieCall, RetryingCaller
 from kiegen.adapters.kie_httpx.envelope import Envelope
 from kiegen.adapters.kie_httpx.limiter import RateLimiter, shared_limiter
-from kiegen.adapters.kie_httpx.redact import install_log_redaction
 from kiegen.adapters.kie_httpx.retry import RetryPolicy
+from kiegen.adapters.system import SystemClock
 from kiegen.core.errors import (
     ConfigurationError,
     KieRejected,
@@ -43,14 +43,6 @@ DEFAULT_UPLOAD_URL = "https://kieai.redpandaai.co"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=10.0)
 
 
-class _WallClock:
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(max(0.0, seconds))
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 def _check_url(name: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -61,7 +53,9 @@ def _check_url(name: str, url: str) -> str:
 class HttpxKieGateway:
     """KieGateway over HTTP. Pass ``client`` to choose the transport (tests use ``httpx.MockTransport`` or
     ``httpx.ASGITransport``); without it the gateway builds and owns one (close it with ``aclose`` or
-    ``async with``). ``clock`` paces retries (and dates Retry-After); ``limiter`` paces createTask."""
+    ``async with``), with ``event_hooks`` (the HTTP service counts requests with them). ``clock`` paces
+    retries (and dates Retry-After); ``limiter`` paces createTask; ``user_agent`` (``KIEGEN_USER_AGENT``)
+    names kiegen and its version unless set."""
 
     def __init__(
         self,
@@ -76,6 +70,8 @@ class HttpxKieGateway:
         rng: random.Random | None = None,
         upload_path: str = "kiegen",
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+        user_agent: str | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ConfigurationError("KIE_API_KEY is empty: set it to your KIE.ai API key")
@@ -83,13 +79,18 @@ class HttpxKieGateway:
         self.base_url = _check_url("KIEGEN_KIE_BASE_URL", base_url)
         self.upload_url = _check_url("KIEGEN_KIE_UPLOAD_URL", upload_url)
         self._owns_client = client is None
+        if client is None:
+            client = httpx.AsyncClient(timeout=timeout, event_hooks=dict(event_hooks or {}))
+        elif event_hooks:
+            raise ConfigurationError("pass event_hooks to the httpx client you give the gateway, not to both")
         self.calls = RetryingCaller(
-            client if client is not None else httpx.AsyncClient(timeout=timeout),
+            client,
             api_key=api_key.strip(),
             retry=retry or RetryPolicy(),
             limiter=limiter if limiter is not None else shared_limiter(),
-            clock=clock or _WallClock(),
+            clock=clock or SystemClock(),
             rng=rng or random.Random(),
+            user_agent=resolve_user_agent(user_agent),
         )
         self.upload_path = upload_path.strip("/") or "kiegen"
 

@@ -1,17 +1,16 @@
-"""How long to wait before trying a KIE call again: capped exponential backoff with full jitter, or Retry-After.
+"""How long to wait before trying a KIE call again: capped exponential backoff with full jitter (a server's
+Retry-After, read by ``kiegen.adapters.httpkit.parse_retry_after``, wins when present).
 
-Pure functions of their inputs (the random source and ``now`` are passed in), so the schedule is testable.
+Pure functions of their inputs (the random source is passed in), so the schedule is testable.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import attrs
 
-__all__ = ["RetryPolicy", "backoff_delay", "parse_retry_after"]
+__all__ = ["RetryPolicy", "backoff_delay"]
 
 
 @attrs.frozen(kw_only=True)
@@ -37,26 +36,3 @@ def backoff_delay(policy: RetryPolicy, retry_number: int, rng: random.Random) ->
     """Full jitter: uniform in [0, min(max_delay, base_delay * 2**(retry_number - 1))]."""
     ceiling = min(policy.max_delay, policy.base_delay * 2 ** max(0, retry_number - 1))
     return rng.uniform(0.0, ceiling)
-
-
-def parse_retry_after(value: str | None, *, now: datetime, cap: float) -> float | None:
-    """Retry-After as delta seconds or an HTTP date, in seconds from ``now``, within [0, cap]. None if unreadable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    seconds: float
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # RFC 9110 dates are GMT
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), cap)

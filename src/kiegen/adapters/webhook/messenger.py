@@ -16,8 +16,13 @@ backoff and a bounded number of attempts; this adapter never retries by itself):
   from a receiver is most often a deploy or a secret rotation in progress, and the outbox's attempt budget
   already bounds what a receiver that never recovers costs. Redirects are never followed.
 - timeouts and network errors: ``DeliveryDeferred``.
-- a URL the SSRF guard refuses (``kiegen.adapters.urlguard``): ``RecipientGone`` (a URL does not become safe
-  by waiting), with the ``UnsafeURL`` as its cause; a host that does not resolve: ``DeliveryDeferred``.
+- a URL the SSRF guard refuses (``kiegen.adapters.urlguard``) or that the HTTP client cannot even send (a
+  control character, 70,000 characters: ``httpx.InvalidURL``, which is no ``httpx.HTTPError``):
+  ``RecipientGone`` (a URL does not become valid by waiting); a host that does not resolve:
+  ``DeliveryDeferred``. No exception of the HTTP stack leaves ``deliver`` untranslated.
+
+``Retry-After`` is read by the toolkit (seconds or an HTTP date), capped at ``MAX_RETRY_AFTER_S``; every
+request carries kiegen's User-Agent; a refused attempt is logged with the job id, the host and the status.
 
 The receiver's answer body is never read (a hostile receiver cannot make kiegen download anything), and the
 whole request is bounded by ``timeout``.
@@ -30,12 +35,15 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from kiegen.adapters import urlguard
+from kiegen.adapters.httpkit import parse_retry_after
+from kiegen.adapters.httpkit import user_agent as resolve_user_agent
 from kiegen.adapters.webhook.payload import event_type, job_json
 from kiegen.core.errors import ConfigurationError, DeliveryDeferred, RecipientGone, UnsafeURL
 from kiegen.core.jobs import Job
@@ -46,24 +54,12 @@ __all__ = ["PREFIX", "WebhookMessenger", "message_id"]
 log = logging.getLogger("kiegen.webhook")
 
 PREFIX = "webhook:"
-USER_AGENT = "kiegen-webhooks/1"
 MAX_RETRY_AFTER_S = 3600.0
 
 
 def message_id(job: Job) -> str:
     """The ``webhook-id``: the same for every attempt to deliver one outcome of one job."""
     return f"gen_{job.id}_{job.status.value}"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None  # an HTTP date or garbage: the deliverer's own backoff is good enough
-    if seconds != seconds or seconds < 0:  # nan or negative
-        return None
-    return min(seconds, MAX_RETRY_AFTER_S)
 
 
 class WebhookMessenger:
@@ -80,6 +76,7 @@ class WebhookMessenger:
         allow_private: bool = False,
         resolver: urlguard.Resolver = urlguard.system_resolver,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        user_agent: str | None = None,
     ) -> None:
         try:
             self._signer = Webhook(secret)
@@ -94,6 +91,7 @@ class WebhookMessenger:
         self.allow_private = allow_private
         self.resolver = resolver
         self.now = now
+        self.user_agent = resolve_user_agent(user_agent)
 
     def handles(self, recipient: str) -> bool:
         return recipient.startswith(PREFIX)
@@ -124,7 +122,7 @@ class WebhookMessenger:
         msg_id = message_id(job)
         headers = {
             "content-type": "application/json",
-            "user-agent": USER_AGENT,
+            "user-agent": self.user_agent,
             "webhook-id": msg_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": self._signer.sign(msg_id, sent_at, body),
@@ -141,20 +139,31 @@ class WebhookMessenger:
         except OSError as exc:
             raise DeliveryDeferred(f"webhook host of {shown} does not resolve ({exc})") from exc
         body, headers = self.signed(job)
-        status = 0
+        response = await self._post(url, shown, body, headers)
+        status = response.status_code
+        if 200 <= status < 300:
+            log.info("job %s: webhook %s answered %d", job.id, headers["webhook-id"], status, extra={"job_id": job.id})
+            return Receipt(detail=f"{headers['webhook-id']} HTTP {status}")
+        host = urlsplit(url).hostname
+        log.warning("job %s: webhook to %s answered HTTP %d", job.id, host, status, extra={"job_id": job.id})
+        if status == 410:
+            raise RecipientGone(f"webhook endpoint {shown} answered 410 Gone")
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.now(), cap=MAX_RETRY_AFTER_S)
+        raise DeliveryDeferred(f"webhook to {shown} answered HTTP {status}", retry_after=retry_after)
+
+    async def _post(self, url: str, shown: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """The POST, bounded by ``timeout``, its body unread; every failure of the HTTP stack translated."""
         with anyio.move_on_after(self.timeout) as scope:
             try:
                 request = self.client.build_request("POST", url, content=body, headers=headers, timeout=self.timeout)
                 response = await self.client.send(request, stream=True, follow_redirects=False)
-            except httpx.HTTPError as exc:
+            except httpx.InvalidURL as exc:
+                raise RecipientGone(f"webhook URL {shown} cannot be sent: {exc}") from exc
+            except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
                 raise DeliveryDeferred(f"webhook to {shown}: {type(exc).__name__}") from exc
+            except (ValueError, UnicodeError) as exc:  # a URL or header the HTTP stack cannot encode
+                raise RecipientGone(f"webhook URL {shown} cannot be sent ({type(exc).__name__})") from exc
             await response.aclose()  # the body is not read
-            status = response.status_code
-        if scope.cancelled_caught:
-            raise DeliveryDeferred(f"webhook to {shown}: no answer within {self.timeout:g} s")
-        if 200 <= status < 300:
-            log.info("job %s: webhook %s answered %d", job.id, headers["webhook-id"], status, extra={"job_id": job.id})
-            return Receipt(detail=f"{headers['webhook-id']} HTTP {status}")
-        if status == 410:
-            raise RecipientGone(f"webhook endpoint {shown} answered 410 Gone")
-        raise DeliveryDeferred(f"webhook to {shown} answered HTTP {status}", retry_after=_retry_after(response))
+            return response
+        assert scope.cancelled_caught
+        raise DeliveryDeferred(f"webhook to {shown}: no answer within {self.timeout:g} s")

@@ -7,7 +7,10 @@ What is counted where:
   (terminal -> delivered): observed by ``MeteredMessenger`` when a delivery is accepted;
 - jobs by status: a gauge, refreshed from the database at each scrape (``JobCounter``);
 - KIE requests by endpoint and HTTP status: an httpx response hook on the gateway's client (``kie_hooks``);
-  with the in-process simulator, its own call counters (status ``simulated``).
+  with the in-process simulator, its own call counters (status ``simulated``);
+- KIE credits charged, by model (``kiegen_kie_credits_total``: what KIE reported, ``Job.kie_credits``),
+  counted by ``MeteredMessenger`` when a job is delivered; KIE spend per model per day is
+  ``increase(kiegen_kie_credits_total[1d])``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.tasks import KIE_ENDPOINTS
 from kiegen.ports.messaging import Messenger, Receipt
 from kiegen.services import CallbackResult, DeliveryStats
 
@@ -38,17 +42,7 @@ def _endpoint(url: httpx.URL) -> str:
     return name if name in _KNOWN_ENDPOINTS else "other"
 
 
-_KNOWN_ENDPOINTS = frozenset(
-    {
-        "createTask",
-        "recordInfo",
-        "credit",
-        "download-url",
-        "file-stream-upload",
-        "file-base64-upload",
-        "file-url-upload",
-    }
-)
+_KNOWN_ENDPOINTS = frozenset(KIE_ENDPOINTS)
 
 
 class _StatsCollector(Collector):
@@ -118,6 +112,12 @@ class Metrics:
             buckets=(*_LATENCY_BUCKETS, 30.0, 60.0, 300.0),
             registry=r,
         )
+        self.kie_credits = Counter(
+            "kiegen_kie_credits",
+            "Credits KIE reported charging for finished jobs (counted when delivered), by model",
+            ["model"],
+            registry=r,
+        )
         self.jobs = Gauge("kiegen_jobs", "Jobs in the database, by status", ["status"], registry=r)
         for status in JobStatus:
             self.jobs.labels(status.value)
@@ -134,6 +134,8 @@ class Metrics:
         self.callback_seconds.observe(time.perf_counter() - started)
 
     def observe_delivered(self, job: Job, now: datetime) -> None:
+        if job.kie_credits is not None and job.kie_credits > 0:
+            self.kie_credits.labels(job.model).inc(job.kie_credits)
         if job.submitted_at is not None:
             self.ttfb.observe(max(0.0, (job.submitted_at - job.created_at).total_seconds()))
         if job.completed_at is not None:

@@ -45,6 +45,11 @@ _SCHEMAS: dict[str, Any] = {
             },
             "late": {"type": "boolean", "description": "Succeeded after it had been timed out."},
             "price": {"type": "integer"},
+            "kie_credits": {
+                "type": "number",
+                "nullable": True,
+                "description": "What KIE reported it charged for the task (null while unknown).",
+            },
             "created_at": {"type": "string", "format": "date-time"},
             "submitted_at": {**_NULLABLE_STRING, "format": "date-time"},
             "completed_at": {**_NULLABLE_STRING, "format": "date-time"},

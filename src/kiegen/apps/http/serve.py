@@ -7,6 +7,10 @@ KIE simulator. Besides the variables of DESIGN.md it reads:
 - ``KIEGEN_KIE_RATE_LIMIT`` (default ``20/10``): createTask starts per seconds, ``N/S``. KIE's documented
   budget is 20 per 10 s per account; raise it only for an account with a higher limit, or for a simulator.
 
+With no ``KIE_API_KEY`` the embedded simulator's results are served by this service itself, under
+``/simulator/`` (``/simulator/results/<task>/<n>.png``), at ``KIEGEN_PUBLIC_URL`` or the listening host and port
+(``127.0.0.1`` for a wildcard host), so that a client of ``/v1`` can fetch them.
+
 Without ``KIEGEN_API_KEYS``, ``/v1`` accepts one key generated on first start and kept in ``.kiegen/api_key``
 (read it there; it is never logged). Without ``KIEGEN_WEBHOOK_SECRET`` no webhooks are sent and requests with
 a ``webhook_url`` are refused (422).
@@ -25,29 +29,35 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import httpx
 from starlette.applications import Starlette
 
-from kiegen.adapters.kie_httpx import HttpxKieGateway
-from kiegen.adapters.kie_httpx.gateway import DEFAULT_TIMEOUT
-from kiegen.adapters.kie_httpx.limiter import shared_limiter
 from kiegen.adapters.webhook import WebhookMessenger
 from kiegen.apps.http.app import create_app
 from kiegen.apps.http.logs import configure_logging
 from kiegen.apps.http.metrics import Metrics
 from kiegen.bootstrap import build
 from kiegen.core.errors import ConfigurationError
-from kiegen.ports.kie import KieGateway
 from kiegen.ports.messaging import Messenger
 from kiegen.settings import Settings, load_or_create_secret
+from kiegen.simulator.engine import SimulatorConfig
 
-__all__ = ["API_KEY_FILE", "DRAIN_S", "GRACEFUL_S", "app_from_env", "main", "server_options"]
+__all__ = ["API_KEY_FILE", "DRAIN_S", "GRACEFUL_S", "SIMULATOR_PATH", "app_from_env", "main", "own_url", "server_options"]
 
 log = logging.getLogger("kiegen.http")
 
 API_KEY_FILE = Path(".kiegen") / "api_key"
+SIMULATOR_PATH = "/simulator"
+"""Where the embedded simulator's files are served (no KIE_API_KEY)."""
 GRACEFUL_S = 10
 DRAIN_S = 10.0
+
+
+def own_url(settings: Settings) -> str:
+    """Where clients reach this service: ``KIEGEN_PUBLIC_URL``, else the listening host and port."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
 
 
 def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Settings]:
@@ -67,28 +77,26 @@ def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Sett
     resources: list[AbstractAsyncContextManager[Any]] = []
     messengers: list[Messenger] = []
     if settings.webhook_secret:
-        webhook = WebhookMessenger(settings.webhook_secret, allow_private=settings.allow_private_urls)
+        webhook = WebhookMessenger(
+            settings.webhook_secret, allow_private=settings.allow_private_urls, user_agent=settings.user_agent
+        )
         messengers.append(webhook)
         resources.append(webhook)
-    kie: KieGateway | None = None
-    if settings.kie_api_key:
-        # The gateway's client is ours, so that its requests can be counted by endpoint and status.
-        http = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, event_hooks=metrics.kie_hooks())
-        resources.append(http)
-        kie = HttpxKieGateway(
-            settings.kie_api_key,
-            client=http,
-            base_url=settings.kie_base_url,
-            upload_url=settings.kie_upload_url,
-            limiter=shared_limiter(*settings.kie_rate_limit) if settings.kie_rate_limit else None,
-        )
-    client = build(settings, kie=kie, messengers=messengers)
+    simulator = SimulatorConfig(delay_s=2.0, result_base_url=f"{own_url(settings)}{SIMULATOR_PATH}")
+    # One gateway, built by bootstrap, with the metrics' hooks on its client (requests by endpoint and status).
+    client = build(settings, messengers=messengers, kie_event_hooks=metrics.kie_hooks(), simulator=simulator)
     app = create_app(client, settings, drain_s=DRAIN_S, metrics_=metrics, resources=resources)
+    if client.simulator is not None:
+        from kiegen.simulator.asgi import files_app
+
+        app.mount(SIMULATOR_PATH, files_app(client.simulator))
     log.info(
         "kiegen HTTP service on %s:%d (KIE: %s; callbacks: %s; webhooks: %s)",
         settings.host,
         settings.port,
-        "simulated in process" if settings.simulated else settings.kie_base_url,
+        f"simulated in process, results under {simulator.result_base_url}"
+        if settings.simulated
+        else settings.kie_base_url,
         settings.public_url or "in process" if settings.simulated else settings.public_url or "off, polling only",
         "on" if settings.webhook_secret else "off (KIEGEN_WEBHOOK_SECRET unset)",
     )

@@ -15,7 +15,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
-from kiegen.adapters.kie_httpx.download import sniff_image
+from kiegen.adapters.httpkit import sniff_image
 from kiegen.apps.telegram.deps import Deps
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.core.errors import KiegenError

@@ -7,7 +7,7 @@ from aiogram import Bot, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery
 
-from kiegen.adapters.kie_httpx.download import sniff_image
+from kiegen.adapters.httpkit import sniff_image
 from kiegen.apps.telegram import screens
 from kiegen.apps.telegram.callbacks import Res
 from kiegen.apps.telegram.cards import Flow, show
