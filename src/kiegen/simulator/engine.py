@@ -310,7 +310,10 @@ class SimulatedKie:
         return json.dumps(body).encode()
 
     async def _callback_later(self, task: SimTask) -> None:
-        await self.clock.sleep((task.finish_at - self.clock.now()).total_seconds())
+        # A sleep may end a hair early on the wall clock (the loop's clock is another one): sleep the rest, so
+        # that the callback always tells the task's end, as KIE's does.
+        while (remaining := (task.finish_at - self.clock.now()).total_seconds()) > 0:
+            await self.clock.sleep(remaining)
         await self._send_callbacks(task)
 
     async def _send_callbacks(self, task: SimTask) -> None:

@@ -41,7 +41,16 @@ from kiegen.ports.messaging import Messenger
 from kiegen.settings import Settings, load_or_create_secret
 from kiegen.simulator.engine import SimulatorConfig
 
-__all__ = ["API_KEY_FILE", "DRAIN_S", "GRACEFUL_S", "SIMULATOR_PATH", "app_from_env", "main", "own_url", "server_options"]
+__all__ = [
+    "API_KEY_FILE",
+    "DRAIN_S",
+    "GRACEFUL_S",
+    "SIMULATOR_PATH",
+    "app_from_env",
+    "main",
+    "own_url",
+    "server_options",
+]
 
 log = logging.getLogger("kiegen.http")
 
