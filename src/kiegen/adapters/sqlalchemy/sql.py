@@ -135,14 +135,20 @@ class SqliteCodec:
     def read_ts(value: Any) -> datetime | None:
         if value is None:
             return None
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return datetime.fromisoformat(value + "+00:00")  # one parse, already in UTC
 
     @staticmethod
     def json(value: Any) -> str:
+        if not value:
+            return "[]" if isinstance(value, list | tuple) else "{}" if isinstance(value, dict) else json.dumps(value)
         return json.dumps(value)
 
     @staticmethod
     def read_json(value: Any) -> Any:
+        if value == "{}":
+            return {}  # most metadata and result lists: no parse
+        if value == "[]":
+            return []
         return json.loads(value)
 
     @staticmethod

@@ -86,13 +86,15 @@ def _delta_sql() -> str:
     return f"CASE kind {' '.join(cases)} ELSE 0 END"
 
 
-_JOB_BY_ID = sql("SELECT * FROM jobs WHERE id = :id")
-_JOB_BY_TASK = sql("SELECT * FROM jobs WHERE task_id = :task_id")
+_JOBS = ", ".join(JOB_COLUMNS)
+"""The job columns in the order ``job_from_row`` reads them (every job query names them: never ``*``)."""
+_JOB_BY_ID = sql(f"SELECT {_JOBS} FROM jobs WHERE id = :id")
+_JOB_BY_TASK = sql(f"SELECT {_JOBS} FROM jobs WHERE task_id = :task_id")
 _JOB_AND_SEEN = sql(
-    "SELECT jobs.*, EXISTS (SELECT 1 FROM inbox WHERE inbox.key = :key) AS seen FROM jobs WHERE jobs.id = :id"
+    f"SELECT {_JOBS}, EXISTS (SELECT 1 FROM inbox WHERE inbox.key = :key) AS seen FROM jobs WHERE jobs.id = :id"
 )
 _JOB_EXISTS = sql("SELECT 1 FROM jobs WHERE id = :id")
-_JOB_BY_IDEMPOTENCY = sql("SELECT * FROM jobs WHERE user_id = :user_id AND idempotency_key = :idempotency_key")
+_JOB_BY_IDEMPOTENCY = sql(f"SELECT {_JOBS} FROM jobs WHERE user_id = :user_id AND idempotency_key = :idempotency_key")
 _JOB_INSERT = sql(f"INSERT INTO jobs ({_columns(JOB_COLUMNS)}) VALUES ({_values(JOB_COLUMNS)})")
 
 
@@ -150,8 +152,8 @@ def _columnwise(prefix: str, rows: Sequence[dict[str, Any]], columns: Sequence[s
 
 _ALL_BUT_ID = frozenset(JOB_COLUMNS) - {"id"}
 _JOB_FIELDS = tuple(c for c in JOB_COLUMNS if c != "id")
-_JOBS_NEWEST = sql("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT :limit")
-_JOBS_OF_USER = sql("SELECT * FROM jobs WHERE user_id = :user_id ORDER BY created_at DESC, id DESC LIMIT :limit")
+_JOBS_NEWEST = sql(f"SELECT {_JOBS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT :limit")
+_JOBS_OF_USER = sql(f"SELECT {_JOBS} FROM jobs WHERE user_id = :user_id ORDER BY created_at DESC, id DESC LIMIT :limit")
 _JOB_COUNTS = sql("SELECT status, count(*) AS n FROM jobs GROUP BY status")
 # PostgreSQL: one statement, the due ids (oldest due first) locked and moved to the end of the lease; ``due``
 # is when each was due, to return them in that order (RETURNING has none). SQLite (whose RETURNING cannot name
@@ -160,14 +162,14 @@ _CLAIM_CHECKS = postgres_only(
     "UPDATE jobs SET next_check_at = :lease_until, version = jobs.version + 1 "
     f"FROM (SELECT id AS due_id, next_check_at AS due FROM jobs WHERE {t.ACTIVE_JOB} AND next_check_at <= :now "
     "ORDER BY next_check_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) AS d WHERE jobs.id = d.due_id "
-    "RETURNING jobs.*, d.due"
+    f"RETURNING {', '.join(f'jobs.{c}' for c in JOB_COLUMNS)}, d.due"
 )
 _DUE_IDS = sql(
     f"SELECT id FROM jobs WHERE {t.ACTIVE_JOB} AND next_check_at <= :now ORDER BY next_check_at, id LIMIT :limit"
 )
 _LEASE_CHECKS = sql(
     "UPDATE jobs SET next_check_at = :lease_until, version = version + 1 "
-    "WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING *"
+    f"WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING {_JOBS}"
 )
 _LOCK_USER = sql("SELECT :namespace, :user_id", postgres="SELECT pg_advisory_xact_lock(:namespace, hashtext(:user_id))")
 
