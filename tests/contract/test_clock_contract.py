@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from kiegen.adapters.memory import FakeClock
@@ -80,3 +81,37 @@ async def test_fake_clock_moves_only_when_advanced() -> None:
     assert clock.now() - before == timedelta(seconds=12.5)
     with pytest.raises(ValueError, match="backward"):
         await clock.advance(-1)
+
+
+async def test_move_on_after_cancels_its_block_once_the_clock_has_moved_that_far(
+    clock_and_advance: tuple[Clock, Advance],
+) -> None:
+    clock, advance = clock_and_advance
+    assert isinstance(clock, FakeClock | SystemClock)
+    started = clock.now()
+    ended: list[timedelta] = []
+    finished_inside = False
+
+    async def bounded() -> None:
+        nonlocal finished_inside
+        with clock.move_on_after(0.05):
+            await anyio.sleep_forever()
+            finished_inside = True
+        ended.append(clock.now() - started)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(bounded)
+        await anyio.wait_all_tasks_blocked()
+        await advance(0.03)
+        assert ended == []  # not yet
+        await advance(0.05)
+    assert not finished_inside
+    assert ended and ended[0] >= timedelta(seconds=0.05)
+
+
+async def test_move_on_after_lets_a_block_that_ends_in_time_end(clock_and_advance: tuple[Clock, Advance]) -> None:
+    clock, _ = clock_and_advance
+    assert isinstance(clock, FakeClock | SystemClock)
+    with clock.move_on_after(10) as scope:
+        await anyio.lowlevel.checkpoint()
+    assert not scope.cancel_called

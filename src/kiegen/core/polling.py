@@ -29,7 +29,10 @@ class PollPolicy:
     backoff_factor: float = 2.0
     backoff_cap_s: float = 30.0
     reread_s: float = 1.0
-    """How often a waiter re-reads storage when nothing woke it."""
+    """How soon a waiter re-reads storage when nothing woke it; each re-read that finds the job unchanged
+    doubles the pause, up to ``reread_max_s`` (notifications wake waiters at once: the re-read is the fallback
+    for one lost, and for changes made by another process on SQLite, which has no NOTIFY)."""
+    reread_max_s: float = 8.0
     submit_grace_s: float = 60.0
     """A job still PENDING this long after creation had its submission interrupted (crash, ambiguous answer)."""
     not_visible_grace_s: float = 30.0

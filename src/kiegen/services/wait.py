@@ -1,6 +1,7 @@
 """Waiting for a job, storage first.
 
-The waiter re-reads storage whenever the Notifier fires and at ``policy.reread_s``; it asks KIE only when
+The waiter re-reads storage whenever the Notifier fires and at ``policy.reread_s`` (backing off to
+``reread_max_s`` while the job does not change); it asks KIE only when
 ``decide`` says a check is due, and only after claiming that check (so concurrent waiters and the poller never
 ask twice); it times the job out at its deadline. A job whose callback has been stored is answered from
 storage at once.
@@ -25,11 +26,16 @@ async def wait(ctx: Context, job_id: str, *, timeout: float | None = None) -> Jo
     Raises ``JobNotFound`` for an unknown id."""
     give_up: datetime | None = None
     policy = ctx.config.policy
+    seen: Job | None = None
+    reread_s = policy.reread_s
     async with ctx.notifier.subscribe(job_id) as subscription:
         while True:
             job = await ctx.store.get(job_id)
             if job is None:
                 raise JobNotFound(job_id)
+            # An idle re-read backs off; a change (or a first read) starts again from the short pause.
+            reread_s = policy.reread_s if seen is None or job != seen else min(policy.reread_max_s, 2 * reread_s)
+            seen = job
             now = ctx.clock.now()
             if give_up is None and timeout is not None:
                 give_up = now + _seconds(timeout)
@@ -47,7 +53,7 @@ async def wait(ctx: Context, job_id: str, *, timeout: float | None = None) -> Jo
                 continue
             if give_up is not None and now >= give_up:
                 return job
-            pause = policy.reread_s
+            pause = reread_s
             if decision.until is not None:
                 pause = min(pause, max(0.0, (decision.until - now).total_seconds()))
             if give_up is not None:

@@ -7,6 +7,8 @@ task that can run, run, before it returns (``anyio.wait_all_tasks_blocked``), so
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -51,6 +53,7 @@ class FakeClock:
             raise ValueError("FakeClock needs a timezone-aware start time")
         self._now = start
         self._sleepers: list[tuple[datetime, anyio.Event]] = []
+        self._scopes: list[tuple[datetime, anyio.CancelScope]] = []
 
     def now(self) -> datetime:
         return self._now
@@ -68,9 +71,27 @@ class FakeClock:
             if entry in self._sleepers:
                 self._sleepers.remove(entry)
 
+    @contextmanager
+    def move_on_after(self, seconds: float) -> Iterator[anyio.CancelScope]:
+        """A block cancelled once ``advance`` moves the clock ``seconds`` on (see the Clock port)."""
+        scope = anyio.CancelScope()
+        entry = (self._now + timedelta(seconds=max(0.0, seconds)), scope)
+        if seconds <= 0:
+            scope.cancel()
+        self._scopes.append(entry)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._scopes.remove(entry)
+
     @property
     def sleepers(self) -> int:
-        return len(self._sleepers)
+        """Tasks waiting for this clock: in ``sleep`` or in a ``move_on_after`` block."""
+        return len(self._sleepers) + len(self._scopes)
+
+    def _wake_ups(self) -> list[datetime]:
+        return [when for when, _ in self._sleepers] + [when for when, _ in self._scopes]
 
     async def advance(self, seconds: float, *, step: float | None = None) -> None:
         """Move time forward by ``seconds``, in increments of ``step`` (default: to each wake-up in turn), letting
@@ -80,7 +101,7 @@ class FakeClock:
         target = self._now + timedelta(seconds=seconds)
         await _settle()
         while True:
-            due = [when for when, _ in self._sleepers if when <= target]
+            due = [when for when in self._wake_ups() if when <= target]
             next_stop = min(due) if due else target
             if step is not None:
                 next_stop = min(next_stop, self._now + timedelta(seconds=step))
@@ -88,6 +109,11 @@ class FakeClock:
             for when, event in list(self._sleepers):
                 if when <= self._now:
                     event.set()
+            for when, scope in list(self._scopes):
+                if when <= self._now:
+                    scope.cancel()
             await _settle()
-            if self._now >= target and not any(when <= target for when, _ in self._sleepers):
+            pending = [when for when, event in self._sleepers if not event.is_set()]
+            pending += [when for when, scope in self._scopes if not scope.cancel_called]
+            if self._now >= target and not any(when <= target for when in pending):
                 return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 
@@ -15,3 +17,6 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(max(0.0, seconds))
+
+    def move_on_after(self, seconds: float) -> AbstractContextManager[Any]:
+        return anyio.move_on_after(max(0.0, seconds))
