@@ -31,7 +31,7 @@ from kiegen.ports.messaging import Messenger
 from kiegen.ports.notify import Notifier
 from kiegen.ports.store import JobStore
 from kiegen.services import Config
-from kiegen.settings import Settings, load_or_create_secret
+from kiegen.settings import Settings, create_private_sqlite_file, load_or_create_secret
 from kiegen.simulator.engine import SimulatorConfig
 
 __all__ = ["SECRET_FILE", "build", "crash_hook", "registry_for"]
@@ -124,6 +124,7 @@ def build(
         from kiegen.adapters.sqlalchemy.engine import create_engine
         from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 
+        create_private_sqlite_file(settings.database_url)  # 0600 before SQLite makes it (and its -wal, -shm) 0644
         sql_store = SqlAlchemyJobStore(create_engine(settings.database_url))
         resources.append(_MigratedStore(sql_store))
         store = sql_store
