@@ -26,11 +26,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kiegen.adapters.kie_httpx import RedactingFilter, install_log_redaction
 from kiegen.apps.http.throttle import LogBudget, LogBudgetFilter
 
-__all__ = ["AccessLog", "JsonFormatter", "configure_logging", "install_log_redaction"]
+__all__ = [
+    "FLOOD_LOGGERS",
+    "AccessLog",
+    "JsonFormatter",
+    "budget_flood_logs",
+    "configure_logging",
+    "install_log_redaction",
+]
 
 FLOOD_LOGGERS = ("kiegen.callbacks", "uvicorn.error")
 """Loggers whose WARNING lines an outsider can cause at will: their lines spend a log budget."""
-_FLOOD_FILTER = LogBudgetFilter(LogBudget())
+
+
+def budget_flood_logs(budget: LogBudget | None = None) -> LogBudgetFilter:
+    """Put one ``LogBudgetFilter`` (a fresh budget unless given) on the ``FLOOD_LOGGERS``, replacing the one an
+    earlier call put there; returns it (``logging.getLogger(name).removeFilter`` takes it off)."""
+    installed = LogBudgetFilter(budget or LogBudget())
+    for name in FLOOD_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, LogBudgetFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(installed)
+    return installed
+
 
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -67,10 +86,7 @@ def configure_logging(level: str = "INFO", *secrets: str | None) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    for name in FLOOD_LOGGERS:
-        flood = logging.getLogger(name)
-        if _FLOOD_FILTER not in flood.filters:
-            flood.addFilter(_FLOOD_FILTER)
+    budget_flood_logs()
     # aiosqlite logs every statement and its parameters at DEBUG: callback bodies and ids, nothing useful.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
 

@@ -5,7 +5,9 @@ KIE simulator. Besides the variables of DESIGN.md it reads:
 
 - ``KIEGEN_LOG_LEVEL`` (default INFO): JSON lines on stderr, secrets redacted;
 - ``KIEGEN_KIE_RATE_LIMIT`` (default ``20/10``): createTask starts per seconds, ``N/S``. KIE's documented
-  budget is 20 per 10 s per account; raise it only for an account with a higher limit, or for a simulator.
+  budget is 20 per 10 s per account; raise it only for an account with a higher limit, or for a simulator;
+- ``KIEGEN_HTTP_HEADER_TIMEOUT_S``, ``KIEGEN_HTTP_BODY_TIMEOUT_S``, ``KIEGEN_HTTP_MAX_CONNECTIONS``,
+  ``KIEGEN_HTTP_KEEP_ALIVE_S``: the bounds on slow clients and connection floods (``kiegen.apps.http.limits``).
 
 Without ``KIEGEN_API_KEYS``, ``/v1`` accepts one key generated on first start and kept in ``.kiegen/api_key``
 (read it there; it is never logged). Without ``KIEGEN_WEBHOOK_SECRET`` no webhooks are sent and requests with
@@ -33,6 +35,7 @@ from kiegen.adapters.kie_httpx.gateway import DEFAULT_TIMEOUT
 from kiegen.adapters.kie_httpx.limiter import shared_limiter
 from kiegen.adapters.webhook import WebhookMessenger
 from kiegen.apps.http.app import create_app
+from kiegen.apps.http.limits import ServerLimits
 from kiegen.apps.http.logs import configure_logging
 from kiegen.apps.http.metrics import Metrics
 from kiegen.bootstrap import build
@@ -83,7 +86,8 @@ def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Sett
             limiter=shared_limiter(*settings.kie_rate_limit) if settings.kie_rate_limit else None,
         )
     client = build(settings, kie=kie, messengers=messengers)
-    app = create_app(client, settings, drain_s=DRAIN_S, metrics_=metrics, resources=resources)
+    limits = ServerLimits.from_env(env)
+    app = create_app(client, settings, drain_s=DRAIN_S, metrics_=metrics, resources=resources, limits=limits)
     log.info(
         "kiegen HTTP service on %s:%d (KIE: %s; callbacks: %s; webhooks: %s)",
         settings.host,
@@ -102,6 +106,7 @@ def main() -> int:
 
     try:
         app, settings = app_from_env()
+        limits = ServerLimits.from_env(os.environ)
     except ConfigurationError as exc:
         print(f"kiegen: {exc.message}", file=sys.stderr)
         return 2
@@ -114,5 +119,6 @@ def main() -> int:
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_S,
         ws="none",
+        **limits.uvicorn_options(),  # slow clients and connection floods: see kiegen.apps.http.limits
     )
     return 0
