@@ -12,10 +12,15 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
 PYTHON = "3.11"
+LOCK = "requirements/dev.txt"
+"""Every third-party package the sessions use, pinned with hashes (see requirements/README.md)."""
 
 
 def _install(session: nox.Session) -> None:
-    session.install("-e", ".[dev]")
+    """The locked packages exactly (pip refuses any file whose hash is not in the lock), then kiegen itself
+    without resolving anything again."""
+    session.install("--require-hashes", "--no-deps", "-r", LOCK)
+    session.install("--no-deps", "-e", ".")
 
 
 @nox.session(python=PYTHON)
@@ -81,6 +86,28 @@ def bench(session: nox.Session) -> None:
     jobs = os.environ.get("KIEGEN_BENCH_JOBS", "1000000")
     session.run("python", "benchmarks/bench_store.py", "--jobs", jobs, *session.posargs)
     session.run("python", "benchmarks/bench_http.py", "--jobs", os.environ.get("KIEGEN_BENCH_HTTP_JOBS", "1000"))
+
+
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """Resolve requirements/dev.txt again from pyproject.toml, keeping the pins that still fit; pass
+    `-- --upgrade` (or `-- --upgrade-package NAME`) to take newer releases. Run by name; commit the result."""
+    session.install("uv>=0.9")
+    session.run(
+        "uv",
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--extra",
+        "dev",
+        "--universal",
+        "--python-version",
+        PYTHON,
+        "--generate-hashes",
+        "--output-file",
+        LOCK,
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)
