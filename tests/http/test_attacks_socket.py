@@ -114,6 +114,7 @@ async def test_slow_clients_and_floods_are_bounded(tmp_path: Path) -> None:
         KIEGEN_WORKER_INTERVAL_S="0.1",
     )
     auth = {"Authorization": f"Bearer {API_KEY}"}
+    checks: dict[str, bool] = {}
     with simulator(kie) as kie_url:
         env["KIEGEN_KIE_BASE_URL"] = env["KIEGEN_KIE_UPLOAD_URL"] = kie_url
         app = AppProcess(env, cwd=tmp_path, log=log, port=port)
@@ -149,10 +150,11 @@ async def test_slow_clients_and_floods_are_bounded(tmp_path: Path) -> None:
                 longest_held_s=round(held, 1),
                 healthz_served_after_s=round(served_after, 1),
             )
-            assert len(answers) == SLOWLORIS and kinds.get(b"still open", 0) == 0
-            assert kinds.get(b"HTTP/1.1 408 Request Timeout", 0) >= 1
-            assert kinds.get(b"HTTP/1.1 503 Service Unavailable", 0) >= SLOWLORIS - MAX_CONNECTIONS - 10
-            assert served_after >= 0
+            checks["slowloris: every connection let go"] = len(answers) == SLOWLORIS and not kinds.get(b"still open")
+            checks["slowloris: heads cut off (408)"] = kinds.get(b"HTTP/1.1 408 Request Timeout", 0) >= 1
+            refused = kinds.get(b"HTTP/1.1 503 Service Unavailable", 0)
+            checks["slowloris: past the cap refused (503)"] = refused >= SLOWLORIS - MAX_CONNECTIONS - 10
+            checks["slowloris: a normal request served"] = served_after >= 0
 
             # 2. Bodies fed a byte at a time: cut off at the body deadline, nothing stored.
             drips: list[tuple[bytes, float]] = []
@@ -167,8 +169,8 @@ async def test_slow_clients_and_floods_are_bounded(tmp_path: Path) -> None:
                 longest_held_s=round(max(t for _, t in drips), 1),
                 jobs_stored=_jobs(metrics),
             )
-            assert all(k.startswith(b"HTTP/1.1 408") for k, _ in drips)
-            assert _jobs(metrics) == 0
+            checks["drip: every body cut off (408)"] = all(k.startswith(b"HTTP/1.1 408") for k, _ in drips)
+            checks["drip: nothing stored"] = _jobs(metrics) == 0
 
             async with httpx.AsyncClient(base_url=app.url, timeout=30) as http:
                 # 3. 312 hints for one running task, from one source.
@@ -187,8 +189,10 @@ async def test_slow_clients_and_floods_are_bounded(tmp_path: Path) -> None:
                 figures(
                     hints=312, answered_202=hinted.count(202), answered_429=hinted.count(429), record_info_calls=calls
                 )
-                # One check asked for by the first hint; at most one more is the poller's own backoff schedule.
-                assert calls <= 2 and hinted.count(429) >= 280
+                # One check asked for by the first hint; the others are the poller's own backoff after that check
+                # (about 2 s, then 4 s), which any running job gets: on the old code, 63 calls.
+                checks["hints: at most 3 recordInfo calls"] = calls <= 3
+                checks["hints: refused past the budget (429)"] = hinted.count(429) >= 280
 
                 # 4. 2000 forged callbacks: log lines.
                 lines_before = log.read_text().count("\n")
@@ -205,6 +209,7 @@ async def test_slow_clients_and_floods_are_bounded(tmp_path: Path) -> None:
                     log_lines_written=added,
                     warning_lines=_count(log, '"level": "WARNING"', "refused"),
                 )
-                assert added <= 30
+                checks["forged: at most 30 log lines"] = added <= 30
         finally:
             app.stop()
+    assert [name for name, held in checks.items() if not held] == []

@@ -5,12 +5,13 @@ key rotation; the tenant ``legacy`` takes over the unscoped user ids of kiegen b
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from kiegen.apps.http.state import ApiKeys, fingerprint
+from kiegen.apps.http.state import ApiKeys
 from kiegen.core.billing import LedgerEntry, LedgerKind
 from kiegen.core.errors import ConfigurationError
 from tests.http.conftest import KEYS, Harness, make_settings, serving
@@ -20,6 +21,13 @@ pytestmark = pytest.mark.anyio
 
 A = {"Authorization": f"Bearer {KEYS[0]}"}
 B = {"Authorization": f"Bearer {KEYS[1]}"}
+
+
+def fingerprint(key: str) -> str:
+    """What rows hold for a key: the first 12 hex digits of its SHA-256 (kiegen.apps.http.state.fingerprint)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
 PAID = {"prompt": "make it blue", "image_url": "https://img.example.com/a.png"}
 
 
