@@ -14,10 +14,15 @@ nox.options.error_on_missing_interpreters = False
 # None: the sessions use the Python that runs nox (any 3.11+), so that `nox` runs the suite on Debian 12
 # (3.11), Ubuntu 24.04 (3.12) and macOS alike instead of skipping sessions whose pinned interpreter is missing.
 PYTHON: str | None = None
+LOCK = "requirements/dev.txt"
+"""Every third-party package the sessions use, pinned with hashes (see requirements/README.md)."""
 
 
 def _install(session: nox.Session) -> None:
-    session.install("-e", ".[dev]")
+    """The locked packages exactly (pip refuses any file whose hash is not in the lock), then kiegen itself
+    without resolving anything again."""
+    session.install("--require-hashes", "--no-deps", "-r", LOCK)
+    session.install("--no-deps", "-e", ".")
 
 
 @nox.session(python=PYTHON)
@@ -91,6 +96,28 @@ def bench(session: nox.Session) -> None:
     jobs = os.environ.get("KIEGEN_BENCH_JOBS", "1000000")
     session.run("python", "benchmarks/bench_store.py", "--jobs", jobs, *session.posargs)
     session.run("python", "benchmarks/bench_http.py", "--jobs", os.environ.get("KIEGEN_BENCH_HTTP_JOBS", "1000"))
+
+
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """Resolve requirements/dev.txt again from pyproject.toml, keeping the pins that still fit; pass
+    `-- --upgrade` (or `-- --upgrade-package NAME`) to take newer releases. Run by name; commit the result."""
+    session.install("uv>=0.9")
+    session.run(
+        "uv",
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--extra",
+        "dev",
+        "--universal",
+        "--python-version",
+        "3.11",  # the oldest Python kiegen supports; --universal adds the markers for newer ones
+        "--generate-hashes",
+        "--output-file",
+        LOCK,
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)

@@ -34,7 +34,11 @@ import attrs
 
 from kiegen.core.errors import ConfigurationError
 
-__all__ = ["Settings", "load_or_create_secret", "normalize_database_url"]
+__all__ = [
+    "Settings",
+    "load_or_create_secret",
+    "normalize_database_url",
+]
 
 DEFAULT_KIE_BASE_URL = "https://api.kie.ai"
 DEFAULT_KIE_UPLOAD_URL = "https://kieai.redpandaai.co"
@@ -295,19 +299,49 @@ class Settings:
         )
 
 
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) readable by this user only; an existing one is narrowed to 0700."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(PRIVATE_DIR_MODE)
+
+
+def _read_secret(path: Path) -> bytes:
+    secret = path.read_bytes().strip()
+    if not secret:
+        raise ConfigurationError(
+            f"{path} is empty: delete it and start again to have a new secret made, or write a secret into it"
+        )
+    return secret
+
+
 def load_or_create_secret(path: Path) -> bytes:
-    """Read the callback secret kept at ``path``, creating it (mode 0600) on first use. Several instances on
-    several hosts must share one secret: set KIEGEN_CALLBACK_SECRET for them instead."""
+    """Read the secret kept at ``path``, creating it on first use: ``path`` 0600 in a directory 0700, written
+    whole under a temporary name and linked into place, so that a concurrent reader sees either no file or the
+    whole secret (two processes racing both end with the winner's). An empty file is refused with
+    ``ConfigurationError`` rather than read as "no secret". Several instances on several hosts must share one
+    secret: set it in the environment (``KIEGEN_CALLBACK_SECRET``, ``KIEGEN_API_KEYS``) instead."""
+    _private_dir(path.parent)
     try:
-        return path.read_bytes().strip()
+        return _read_secret(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(32).encode("ascii")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its secret
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # atomic, and never replaces a secret another process already put there
+        except FileExistsError:  # another process won the race: use its secret
+            return _read_secret(path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return secret

@@ -27,6 +27,7 @@ from kiegen.apps.http import create_app
 from kiegen.catalogue import default_registry
 from kiegen.core.callbacks import callback_token
 from kiegen.core.jobs import Job
+from kiegen.ports.store import JobStore
 from kiegen.services import Config
 from kiegen.settings import Settings
 
@@ -67,7 +68,7 @@ class Harness:
     http: httpx.AsyncClient
     client: Client
     kie: SimulatedKie
-    store: InMemoryJobStore
+    store: JobStore
     receiver: Receiver
     config: Config
 
@@ -111,6 +112,7 @@ async def serving(
     config: Config | None = None,
     workers: bool = True,
     drain_s: float = 2.0,
+    store: JobStore | None = None,
 ) -> AsyncIterator[Harness]:
     settings = settings or make_settings()
     config = config or Config(
@@ -121,7 +123,7 @@ async def serving(
     )
     receiver = Receiver()
     kie = SimulatedKie(SystemClock(), sim or SimulatorConfig(delay_s=0.2))
-    store = InMemoryJobStore()
+    store = store or InMemoryJobStore()
     hooks = httpx.AsyncClient(transport=httpx.MockTransport(receiver.handler))
     messenger = WebhookMessenger(WEBHOOK_SECRET, client=hooks, resolver=public_dns)
     client = Client(store=store, kie=kie, messengers=[messenger], config=config, resources=[kie], workers=workers)

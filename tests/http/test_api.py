@@ -8,6 +8,7 @@ import time
 import anyio
 import pytest
 
+from kiegen.apps.http.state import fingerprint
 from kiegen.core.jobs import JobStatus
 from kiegen.simulator.engine import SimulatorConfig
 from tests.http.conftest import AUTH, KEYS, Harness, make_settings, serving
@@ -42,8 +43,9 @@ async def test_a_generation_is_accepted_stored_and_located(harness: Harness) -> 
     assert body["status"] in ("submitted", "pending") and body["model"] == "z-image"
     assert body["input"] == {"prompt": "a red fox in the snow", "aspect_ratio": "1:1", "nsfw_checker": False}
     assert response.headers["Location"] == f"/v1/generations/{body['id']}"
+    assert body["user_id"] == "alice"  # as the caller named it; stored within its key's tenant
     job = await harness.job(body["id"])
-    assert (job.user_id, job.recipient) == ("alice", "none")
+    assert (job.user_id, job.recipient) == (f"apikey:{fingerprint(KEYS[0])}:alice", "none")
 
 
 async def test_every_problem_is_listed_with_field_value_message_and_fix(harness: Harness) -> None:

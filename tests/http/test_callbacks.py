@@ -13,7 +13,7 @@ import pytest
 from kiegen.core.callbacks import kie_signature
 from kiegen.core.jobs import JobStatus
 from kiegen.simulator.engine import CallbackMode, SimulatorConfig
-from tests.http.conftest import BASE, Harness, serving
+from tests.http.conftest import BASE, Harness, make_settings, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -125,7 +125,7 @@ async def test_result_urls_off_the_allowed_hosts_are_only_a_hint() -> None:
 
 
 async def test_a_kie_signed_bare_callback_is_authenticated_and_its_success_confirmed_with_kie() -> None:
-    async with serving() as h:
+    async with serving(settings=make_settings(kie_hmac_key="kie-hmac-key")) as h:
         h.client.ctx.config = attrs.evolve(h.config, kie_hmac_key=b"kie-hmac-key")
         job_id = await running(h)
         task_id = (await h.job(job_id)).task_id or ""

@@ -17,6 +17,7 @@ import attrs
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.core.delivery import Delivery, DeliveryStatus, recipient_scheme
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.tenancy import shown_user_id
 from tests.http.servers import WebhookReceiver
 from tests.reliability.harness import ledger_audit
 from tests.reliability.soak_fakes import REFUSED, TIMED_OUT, ChaosKie, SoakTelegram
@@ -91,7 +92,9 @@ async def conserve(
             if extra and not _explained(sending, killed.get(recipient_scheme(job.recipient), ())):
                 unexplained += extra
             counts[job.status.value] += 1
-        ledger = await ledger_audit(store, jobs, lambda user: SEED_CREDITS if user.startswith("payer-") else 0)
+        ledger = await ledger_audit(
+            store, jobs, lambda user: SEED_CREDITS if (shown_user_id(user) or "").startswith("payer-") else 0
+        )
         figures = Conservation(
             jobs=len(jobs),
             telegram_jobs=sum(1 for j in jobs if j.recipient.startswith("telegram:")),

@@ -15,6 +15,7 @@ asyncio only: the fake Bot API server is aiohttp, and the audits use the SQL sto
 
 from __future__ import annotations
 
+import hashlib
 import random
 import signal
 import time
@@ -27,9 +28,10 @@ import attrs
 import httpx
 import pytest
 
+from kiegen.core.tenancy import scoped_user_id
 from kiegen.simulator.app import running_in_thread
 from kiegen.simulator.asgi import SimulatorApp
-from tests.http.servers import WEBHOOK_SECRET, WebhookReceiver, free_port
+from tests.http.servers import API_KEY, WEBHOOK_SECRET, WebhookReceiver, free_port
 from tests.reliability.conservation import answer_figures, conserve, prompts_to_jobs
 from tests.reliability.harness import SOAK, Database
 from tests.reliability.soak import (
@@ -93,7 +95,9 @@ async def _api_load(services: list[Service], hook_url: str, until: float) -> lis
 
 
 def _payers() -> list[str]:
-    return [f"payer-{n}" for n in range(5)]
+    """The stored ids of the API key's paying users (``/v1`` scopes a ``user_id`` to its key's tenant)."""
+    tenant = hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
+    return [scoped_user_id(tenant, f"payer-{n}") for n in range(5)]
 
 
 async def test_soak_sqlite_bot_and_http_service_as_two_processes(tmp_path: Path, report: Callable[[str], None]) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import re
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -15,10 +17,11 @@ from typing import Any
 import anyio
 import httpx
 
+from kiegen.adapters.httpkit import sniff_image
 from kiegen.cli.output import EXIT_FAILED, EXIT_OK, job_dict, print_json, say
 from kiegen.client import Client
 from kiegen.core.errors import InvalidInput, KiegenError, Problem
-from kiegen.core.jobs import JobStatus
+from kiegen.core.jobs import Job, JobStatus
 from kiegen.core.models import InputType, ModelSpec
 from kiegen.core.validation import check_raw, coerce_text
 from kiegen.settings import Settings
@@ -27,6 +30,61 @@ __all__ = ["collect_inputs", "collect_raw_inputs", "generate", "result_client"]
 
 PLACEHOLDER = "https://upload.pending/local-file/"
 """Stands for a local file until it is uploaded (validation needs a URL to check)."""
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+"""KIE's limit for an input image (KIE_API.md): a bigger file is refused before anything is uploaded."""
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _image_problem(image: str) -> Problem | None:
+    """What is wrong with ``--image`` as a local file (or a URL of another scheme), or None."""
+    scheme = _SCHEME.match(image)
+    if scheme is not None:
+        return Problem(
+            field="--image",
+            value=image,
+            message=f"{scheme.group(1)}:// is not a supported scheme",
+            fix="give a local file or an http(s):// URL",
+        )
+    path = Path(image)
+    if not path.is_file():
+        return Problem(field="--image", value=image, message="no such file", fix="give an existing file or a URL")
+    size = path.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        return Problem(
+            field="--image",
+            value=image,
+            message=f"{size / 1024 / 1024:.1f} MB, more than the 10 MB KIE takes",
+            fix="give a smaller image",
+        )
+    with path.open("rb") as handle:
+        kind = sniff_image(handle.read(16))
+    if kind is None:
+        return Problem(
+            field="--image",
+            value=image,
+            message="not a JPEG, PNG or WEBP image (by its first bytes)" if size else "an empty file",
+            fix="give a .jpg, .png or .webp image",
+        )
+    return None
+
+
+def check_out_dir(out: str) -> Problem | None:
+    """Whether results can be saved in ``out`` (created if missing), checked before anything is submitted or
+    charged: a result that cannot be written after the job succeeded is a paid-for image lost."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        return Problem(field="--out", value=out, message="is a file, not a directory", fix="give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return Problem(
+            field="--out", value=out, message=f"cannot write there ({reason})", fix="give a writable directory"
+        )
+    return None
 
 
 def _placeholder(index: int) -> str:
@@ -52,13 +110,11 @@ def _images(images: list[str], problems: list[Problem]) -> tuple[list[str], list
         if image.startswith(("http://", "https://")):
             values.append(image)
             continue
-        path = Path(image)
-        if not path.is_file():
-            problems.append(
-                Problem(field="--image", value=image, message="no such file", fix="give an existing file or a URL")
-            )
+        problem = _image_problem(image)
+        if problem is not None:
+            problems.append(problem)
         values.append(_placeholder(len(files)))
-        files.append(path)
+        files.append(Path(image))
     return values, files
 
 
@@ -190,6 +246,8 @@ async def generate(args: argparse.Namespace, settings: Settings) -> int:
         spec = registry.get(args.model)
         raw, files = collect_inputs(spec, args.prompt, args.sets, args.images)
         registry.validate(args.model, raw)  # every problem is reported before anything is uploaded or sent
+    if not args.no_wait and (problem := check_out_dir(args.out)) is not None:
+        raise InvalidInput([problem], model=args.model)
     if settings.simulated:
         say("kiegen: no KIE_API_KEY set: using the built-in KIE simulator (images are made locally)")
     async with build(settings) as client:
@@ -225,6 +283,18 @@ async def generate(args: argparse.Namespace, settings: Settings) -> int:
     elif job.status is JobStatus.SUCCEEDED:
         for name in saved:
             print(name)
+    elif not job.terminal:
+        say(
+            f"kiegen: timed out after {args.timeout:g} s waiting for job {job.id} (still {job.status.value}; it goes "
+            f"on without us): `kiegen wait {job.id}` waits for it again and prints its result"
+        )
     else:
-        say(f"kiegen: job {job.id} {job.status.value}: {job.error_message or 'no result'}")
+        say(f"kiegen: {failure_line(job)}")
     return EXIT_FAILED if error_exit else EXIT_OK
+
+
+def failure_line(job: Job) -> str:
+    """``job <id> failed: <reason> (<code>)`` for a failed or timed-out job."""
+    reason = job.error_message or "no reason given"
+    code = f" ({job.error_code})" if job.error_code else ""
+    return f"job {job.id} {job.status.value.replace('_', ' ')}: {reason}{code}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -48,6 +49,17 @@ def _port(raw: str) -> int:
 _EPILOG = "Exit codes: 0 ok, 1 generation failed or timed out, 2 bad usage or invalid input."
 
 
+def _seconds(raw: str) -> float:
+    """A ``--timeout``: a positive, finite number of seconds."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a positive number of seconds (e.g. 120)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kiegen",
@@ -82,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         help="send --prompt and --set to KIE unvalidated (a model kiegen does not know yet); values parse as JSON",
     )
     gen.add_argument("--out", default="out", help="directory for the results (default: out)")
-    gen.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    gen.add_argument("--timeout", type=_seconds, default=None, help="give up waiting after this many seconds")
     gen.add_argument("--no-wait", action="store_true", help="submit and print the job id; do not wait")
     gen.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -97,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
     wait = verbs.add_parser("wait", help="wait for a job to finish", epilog=_EPILOG)
     wait.add_argument("id", help="the job id")
-    wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
+    wait.add_argument("--timeout", type=_seconds, default=None, help="give up after this many seconds (exit 1)")
     wait.add_argument("--json", action="store_true", help="print one JSON object")
 
     verbs.add_parser(
@@ -203,8 +215,14 @@ async def _wait(args: argparse.Namespace, settings: Settings) -> int:
         job = await client.wait(args.id, timeout=args.timeout)
     if args.json:
         print_json(job_dict(job))
-    else:
+    elif job.status.value == "succeeded":
         print(f"{job.id} {job.status.value} {' '.join(job.result_urls)}")
+    elif job.terminal:  # failed or timed out: why, in the same line
+        code = f" ({job.error_code})" if job.error_code else ""
+        print(f"{job.id} {job.status.value}: {job.error_message or 'no reason given'}{code}")
+    else:
+        print(f"{job.id} {job.status.value}")
+        say(f"kiegen: timed out after {args.timeout:g} s: job {job.id} is still {job.status.value}; run this again")
     return EXIT_OK if job.status.value == "succeeded" else EXIT_FAILED
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from kiegen.core.frozen import thaw
 from kiegen.core.jobs import Job
 from kiegen.core.models import ModelSpec
+from kiegen.core.tenancy import shown_user_id
 
 __all__ = ["job_json", "model_json"]
 
@@ -21,7 +22,8 @@ def _time(value: datetime | None) -> str | None:
 def job_json(job: Job) -> dict[str, Any]:
     """A job as other services see it. The recipient is not shown (a webhook URL may carry the caller's own
     secrets); nor are kiegen's bookkeeping fields (versions, leases, check counts). ``kie_credits`` is what
-    KIE reported it charged (its callback's or recordInfo's ``creditsConsumed``), null while unknown."""
+    KIE reported it charged (its callback's or recordInfo's ``creditsConsumed``), null while unknown.
+    ``user_id`` is shown as the API caller named it, without its tenant scope (``kiegen.core.tenancy``)."""
     error = None
     if job.error_code is not None or job.error_message is not None:
         error = {"code": job.error_code, "message": job.error_message}
@@ -30,7 +32,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "status": job.status.value,
         "model": job.model,
         "input": thaw(job.inputs),
-        "user_id": job.user_id,
+        "user_id": shown_user_id(job.user_id),
         "task_id": job.task_id,
         "result_urls": list(job.result_urls),
         "error": error,

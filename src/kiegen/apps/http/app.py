@@ -24,6 +24,7 @@ from starlette.routing import Route
 from kiegen.apps.http.api import create_generation, get_generation, list_models
 from kiegen.apps.http.bodies import error
 from kiegen.apps.http.callbacks import kie_callback
+from kiegen.apps.http.limits import BodyDeadline, ServerLimits
 from kiegen.apps.http.logs import AccessLog
 from kiegen.apps.http.metrics import MeteredMessenger, Metrics
 from kiegen.apps.http.ops import healthz, metrics, openapi, readyz
@@ -55,10 +56,12 @@ def create_app(
     metrics_: Metrics | None = None,
     resources: Sequence[AbstractAsyncContextManager[Any]] = (),
     webhooks: bool | None = None,
+    limits: ServerLimits | None = None,
 ) -> Starlette:
     """The app. ``resources`` are entered before the client and closed after it (e.g. a webhook messenger or
     the gateway's HTTP client); ``webhooks`` says whether ``webhook_url`` is accepted (default: the
-    settings have a webhook secret)."""
+    settings have a webhook secret); ``limits`` gives the request body deadline (``BodyDeadline``)."""
+    limits = limits or ServerLimits()
     metrics_ = metrics_ or Metrics()
     metrics_.delivery_stats = client.delivery_stats
     client.shutdown_grace_s = drain_s
@@ -72,6 +75,7 @@ def create_app(
         api_keys=ApiKeys(settings.api_keys),
         webhooks=bool(settings.webhook_secret) if webhooks is None else webhooks,
         allow_private_urls=settings.allow_private_urls,
+        kie_hmac_key=settings.kie_hmac_key.encode() if settings.kie_hmac_key else None,
     )
 
     @asynccontextmanager
@@ -98,7 +102,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(AccessLog)],
+        middleware=[Middleware(AccessLog), Middleware(BodyDeadline, timeout_s=limits.body_timeout_s)],
         exception_handlers={KiegenError: _kiegen_error},
     )
     app.state.kiegen = state

@@ -5,6 +5,11 @@ The redaction is a *handler* filter (``kiegen.adapters.kie_httpx.RedactingFilter
 callback and webhook secrets and the API keys by ``install_log_redaction``), so it covers every logger that
 propagates to the root, uvicorn's included. Uvicorn's access log is switched off anyway: its lines carry the
 query string, and with it the callback token; ``access_middleware`` logs requests by path, without the query.
+
+Floods do not become log floods: the lines a forged or unsolicited callback causes (the access line of a refused
+callback, the services' WARNING about a bad token, uvicorn's lines about malformed requests and connection
+limits) spend a ``LogBudget`` (``kiegen.apps.http.throttle``): 10 lines a minute per kind, then one line that
+says how many were left out. Errors are never left out.
 """
 
 from __future__ import annotations
@@ -19,8 +24,32 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kiegen.adapters.kie_httpx import RedactingFilter, install_log_redaction
+from kiegen.apps.http.throttle import LogBudget, LogBudgetFilter
 
-__all__ = ["AccessLog", "JsonFormatter", "configure_logging", "install_log_redaction"]
+__all__ = [
+    "FLOOD_LOGGERS",
+    "AccessLog",
+    "JsonFormatter",
+    "budget_flood_logs",
+    "configure_logging",
+    "install_log_redaction",
+]
+
+FLOOD_LOGGERS = ("kiegen.callbacks", "uvicorn.error")
+"""Loggers whose WARNING lines an outsider can cause at will: their lines spend a log budget."""
+
+
+def budget_flood_logs(budget: LogBudget | None = None) -> LogBudgetFilter:
+    """Put one ``LogBudgetFilter`` (a fresh budget unless given) on the ``FLOOD_LOGGERS``, replacing the one an
+    earlier call put there; returns it (``logging.getLogger(name).removeFilter`` takes it off)."""
+    installed = LogBudgetFilter(budget or LogBudget())
+    for name in FLOOD_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, LogBudgetFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(installed)
+    return installed
+
 
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -57,6 +86,7 @@ def configure_logging(level: str = "INFO", *secrets: str | None) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    budget_flood_logs()
     # aiosqlite logs every statement and its parameters at DEBUG: callback bodies and ids, nothing useful.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
 
@@ -64,9 +94,11 @@ def configure_logging(level: str = "INFO", *secrets: str | None) -> None:
 class AccessLog:
     """ASGI middleware: one line per HTTP request (method, path without query, status, duration, job id)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, budget: LogBudget | None = None) -> None:
         self.app = app
         self.log = logging.getLogger("kiegen.http.access")
+        self.budget = budget or LogBudget()
+        """Spent by refused callbacks (any answer but 2xx on the callback routes)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,4 +125,18 @@ class AccessLog:
             job_id = scope.get("state", {}).get("job_id")
             if job_id:
                 extra["job_id"] = job_id
-            self.log.info("%s %s %d", scope["method"], scope["path"], status, extra=extra)
+            self._write(scope, status, extra)
+
+    def _write(self, scope: Scope, status: int, extra: dict[str, Any]) -> None:
+        path = scope["path"]
+        if status >= 300 and path.startswith("/callbacks/"):
+            admitted, dropped = self.budget.admit(f"callback {status}")
+            if not admitted:
+                return
+            if dropped:
+                extra["left_out"] = dropped
+                self.log.info(
+                    "%s %s %d (%d similar lines left out)", scope["method"], path, status, dropped, extra=extra
+                )
+                return
+        self.log.info("%s %s %d", scope["method"], path, status, extra=extra)

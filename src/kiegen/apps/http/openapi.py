@@ -67,15 +67,20 @@ _SCHEMAS: dict[str, Any] = {
             "webhook_url": {
                 "type": "string",
                 "format": "uri",
-                "description": "Where to POST the finished generation (Standard Webhooks, signed).",
+                "maxLength": 2048,
+                "description": (
+                    "Where to POST the finished generation (Standard Webhooks, signed): a public http(s) URL "
+                    "without whitespace or control characters."
+                ),
             },
             "user_id": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 200,
                 "description": (
-                    "Whose generation it is (credits, quota, Idempotency-Key scope); default: the API key. "
-                    "Ids starting with tg: or apikey: are reserved (422)."
+                    "Which of the API key's users it is for (credits, quota, Idempotency-Key scope); user ids "
+                    "are the key's own: another key's user of the same name is another user. Default: the key "
+                    "itself. Ids starting with tg: or apikey: are reserved (422)."
                 ),
             },
         },
@@ -181,7 +186,10 @@ def _callback_responses() -> dict[str, Any]:
         "202": _json(answer, "A hint only: the task will be checked with KIE; the body changed nothing."),
         "403": _json(answer, "Wrong token: refused, nothing stored."),
         "404": _json(answer, "No such job (or no known task on the bare path)."),
+        "400": _error("job_id or taskId holds what no database stores (a NUL character, an unpaired surrogate)."),
+        "408": _error("The body did not arrive in time."),
         "413": _error("Body over the size limit."),
+        "429": _error("This address sent too many callbacks that proved nothing; see Retry-After."),
     }
 
 
@@ -198,7 +206,10 @@ def _paths() -> dict[str, Any]:
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "description": "The same key from the same user returns the same generation.",
+                        "description": (
+                            "Scoped to the API key and the user_id: the same key with the same request returns "
+                            "the same generation; with another request it answers 422 idempotency_key_reused."
+                        ),
                         "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                     }
                 ],
@@ -210,8 +221,12 @@ def _paths() -> dict[str, Any]:
                     "202": _json(_ref("Generation"), "Accepted: stored, submitted to KIE (or queued for it)."),
                     "401": _UNAUTHORIZED,
                     "402": _error("The user's credits do not cover the model's price."),
+                    "408": _error("The body did not arrive in time."),
                     "413": _error("Body over the size limit."),
-                    "422": _error("The request is invalid; problems lists every field that is wrong."),
+                    "422": _error(
+                        "The request is invalid (problems lists every field that is wrong), or its "
+                        "Idempotency-Key was used for another request (code idempotency_key_reused)."
+                    ),
                     "429": _error("The user's free quota for today is used up."),
                 },
             }
@@ -234,8 +249,8 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Generation"), "The generation as stored."),
                     "401": _UNAUTHORIZED,
-                    "404": _error("No such generation."),
-                    "422": _error("wait is not a number from 0 to 60."),
+                    "404": _error("No such generation, or another API key's."),
+                    "422": _error("wait is not a number from 0 to 60, or job_id holds a NUL character."),
                 },
             }
         },

@@ -5,7 +5,9 @@ KIE simulator. Besides the variables of DESIGN.md it reads:
 
 - ``KIEGEN_LOG_LEVEL`` (default INFO): JSON lines on stderr, secrets redacted;
 - ``KIEGEN_KIE_RATE_LIMIT`` (default ``20/10``): createTask starts per seconds, ``N/S``. KIE's documented
-  budget is 20 per 10 s per account; raise it only for an account with a higher limit, or for a simulator.
+  budget is 20 per 10 s per account; raise it only for an account with a higher limit, or for a simulator;
+- ``KIEGEN_HTTP_HEADER_TIMEOUT_S``, ``KIEGEN_HTTP_BODY_TIMEOUT_S``, ``KIEGEN_HTTP_MAX_CONNECTIONS``,
+  ``KIEGEN_HTTP_KEEP_ALIVE_S``: the bounds on slow clients and connection floods (``kiegen.apps.http.limits``).
 
 With no ``KIE_API_KEY`` the embedded simulator's results are served by this service itself, under
 ``/simulator/`` (``/simulator/results/<task>/<n>.png``), at ``KIEGEN_PUBLIC_URL`` or the listening host and port
@@ -33,6 +35,7 @@ from starlette.applications import Starlette
 
 from kiegen.adapters.webhook import WebhookMessenger
 from kiegen.apps.http.app import create_app
+from kiegen.apps.http.limits import ServerLimits
 from kiegen.apps.http.logs import configure_logging
 from kiegen.apps.http.metrics import Metrics
 from kiegen.bootstrap import build
@@ -94,7 +97,8 @@ def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Sett
     simulator = SimulatorConfig(delay_s=2.0, result_base_url=f"{own_url(settings)}{SIMULATOR_PATH}")
     # One gateway, built by bootstrap, with the metrics' hooks on its client (requests by endpoint and status).
     client = build(settings, messengers=messengers, kie_event_hooks=metrics.kie_hooks(), simulator=simulator)
-    app = create_app(client, settings, drain_s=DRAIN_S, metrics_=metrics, resources=resources)
+    limits = ServerLimits.from_env(env)
+    app = create_app(client, settings, drain_s=DRAIN_S, metrics_=metrics, resources=resources, limits=limits)
     if client.simulator is not None:
         from kiegen.simulator.asgi import files_app
 
@@ -114,15 +118,17 @@ def app_from_env(environ: dict[str, str] | None = None) -> tuple[Starlette, Sett
     return app, settings
 
 
-def server_options() -> dict[str, Any]:
+def server_options(limits: ServerLimits) -> dict[str, Any]:
     """How uvicorn serves the app (``benchmarks/bench_http.py`` serves its bare baseline endpoint the same way,
-    so that the two compare). uvicorn picks uvloop and httptools when they are installed (``kiegen[http]``)."""
+    so that the two compare): uvloop when installed (``kiegen[http]``), and the HTTP protocol with the bounds
+    on slow clients and connection floods of ``kiegen.apps.http.limits``."""
     return {
         "log_config": None,
         "access_log": False,
         "lifespan": "on",
         "timeout_graceful_shutdown": GRACEFUL_S,
         "ws": "none",
+        **limits.uvicorn_options(),
     }
 
 
@@ -131,8 +137,9 @@ def main() -> int:
 
     try:
         app, settings = app_from_env()
+        limits = ServerLimits.from_env(os.environ)
     except ConfigurationError as exc:
         print(f"kiegen: {exc.message}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, **server_options())
+    uvicorn.run(app, host=settings.host, port=settings.port, **server_options(limits))
     return 0
