@@ -4,7 +4,7 @@ memory adapters, a FakeClock and the built-in KIE simulator. Updates go in throu
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -120,6 +120,12 @@ class Harness:
     def last_text(self, chat: int) -> str:
         message = self.fake.last(chat)
         return str(message.get("text") or message.get("caption") or "")
+
+    async def until(self, check: Callable[[], object], timeout: float = 5.0) -> None:
+        """Wait (real time: work handed to background tasks) until ``check()`` is true."""
+        with anyio.fail_after(timeout):
+            while not check():  # noqa: ASYNC110 - nothing to wait on: the check reads the fake's records
+                await anyio.sleep(0.01)
 
     async def run_for(self, seconds: float, step: float = 1.0) -> None:
         await self.clock.advance(seconds, step=step)

@@ -87,12 +87,14 @@ def pre_checkout(uid: int, payload: str, amount: int, *, currency: str = "XTR") 
     }
 
 
-def successful_payment(uid: int, payload: str, amount: int, charge_id: str) -> dict[str, Any]:
+def successful_payment(
+    uid: int, payload: str, amount: int, charge_id: str, *, currency: str = "XTR", lang: str = "en"
+) -> dict[str, Any]:
     payment = {
-        "currency": "XTR",
+        "currency": currency,
         "total_amount": amount,
         "invoice_payload": payload,
         "telegram_payment_charge_id": charge_id,
         "provider_payment_charge_id": "",
     }
-    return _message(uid, "en", successful_payment=payment)
+    return _message(uid, lang, successful_payment=payment)
