@@ -70,7 +70,12 @@ class Harness:
         )
         self.bots = InMemoryBotStore()
         self.deps = make_deps(
-            self.client, self.bot, self.messenger, self.catalog, bots=self.bots, config=config or BotConfig()
+            self.client,
+            self.bot,
+            self.messenger,
+            self.catalog,
+            bots=self.bots,
+            config=config or BotConfig(split_window_s=0.05),
         )
         self.dp = build_dispatcher(self.deps)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -97,25 +102,40 @@ class Harness:
         full = {"update_id": len(self.fake.calls) + 1, **update}
         await self.dp.feed_update(self.bot, Update.model_validate(full, context={"bot": self.bot}))
 
-    async def say(self, uid: int, body: str, *, lang: str = "en") -> None:
-        await self.feed(up.text(uid, body, lang=lang))
+    async def say(self, uid: int, body: str, *, lang: str = "en", chat: int | None = None, **kw: Any) -> dict[str, Any]:
+        """Send a text as ``uid`` (in their private chat, or in ``chat``); returns the update's message."""
+        update = up.text(uid, body, lang=lang, chat=chat, **kw)
+        await self.feed(update)
+        return dict(update["message"])
 
     def card(self, chat: int) -> dict[str, Any]:
         """A snapshot of the newest bot message with buttons (the card, or a result)."""
         return copy.deepcopy([m for m in self.fake.sent_to(chat) if m.get("reply_markup")][-1])
 
+    def texts(self, chat: int) -> list[str]:
+        """Every message in ``chat`` as it reads now (text or caption)."""
+        return [str(m.get("text") or m.get("caption") or "") for m in self.fake.sent_to(chat)]
+
+    def labels(self, message: dict[str, Any]) -> list[str]:
+        return [text for text, _ in self.buttons(message)]
+
+    async def jobs(self, uid: int) -> list[Any]:
+        return await self.client.jobs(user_id=f"tg:{uid}")
+
     def buttons(self, message: dict[str, Any]) -> list[tuple[str, str]]:
         rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
         return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
 
-    async def press(self, uid: int, label: str, message: dict[str, Any] | None = None, *, lang: str = "en") -> None:
-        message = message or self.card(uid)
+    async def press(
+        self, uid: int, label: str, message: dict[str, Any] | None = None, *, lang: str = "en", chat: int | None = None
+    ) -> None:
+        message = message or self.card(uid if chat is None else chat)
         matches = [data for text, data in self.buttons(message) if label in text]
         assert matches, f"no button {label!r} in {self.buttons(message)}"
         await self.feed(up.tap(uid, matches[0], _as_sent(message), lang=lang))
 
-    async def tap_data(self, uid: int, data: str, message: dict[str, Any]) -> None:
-        await self.feed(up.tap(uid, data, _as_sent(message)))
+    async def tap_data(self, uid: int, data: str, message: dict[str, Any], *, lang: str = "en") -> None:
+        await self.feed(up.tap(uid, data, _as_sent(message), lang=lang))
 
     def last_text(self, chat: int) -> str:
         message = self.fake.last(chat)

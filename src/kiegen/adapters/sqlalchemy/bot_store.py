@@ -160,6 +160,7 @@ def _draft_to_row(draft: Draft) -> dict[str, Any]:
         "image_url": draft.image_url,
         "chat_id": draft.chat_id,
         "card_message_id": draft.card_message_id,
+        "prompt_message_id": draft.prompt_message_id,
         "job_id": draft.job_id,
         "updated_at": draft.updated_at,
     }
@@ -175,6 +176,7 @@ def _draft(row: RowMapping) -> Draft:
         image_url=row["image_url"],
         chat_id=row["chat_id"],
         card_message_id=row["card_message_id"],
+        prompt_message_id=row["prompt_message_id"],
         job_id=row["job_id"],
         updated_at=row["updated_at"],
     )

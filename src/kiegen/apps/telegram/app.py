@@ -40,10 +40,11 @@ from kiegen.apps.telegram.cards import set_commands
 from kiegen.apps.telegram.config import WEBHOOK_PATH, BotConfig
 from kiegen.apps.telegram.deps import Deps
 from kiegen.apps.telegram.i18n import Catalog
-from kiegen.apps.telegram.middleware import LocaleMiddleware
+from kiegen.apps.telegram.middleware import LocaleMiddleware, OwnerCheck
 from kiegen.apps.telegram.payments import payload_key
 from kiegen.apps.telegram.presenter import BotPresenter
 from kiegen.apps.telegram.progress import ProgressWatcher
+from kiegen.apps.telegram.prompts import Joiner
 from kiegen.apps.telegram.routers import routers
 from kiegen.apps.telegram.webhook import TelegramWebhook
 from kiegen.bootstrap import build, registry_for
@@ -91,8 +92,8 @@ def make_deps(
     progress = ProgressWatcher(
         client,
         bot,
-        progress_text=presenter.card_progress,
-        done_text=presenter.card_done,
+        progress=presenter.card_progress,
+        final=presenter.card_final,
         tick_s=config.progress_tick_s,
     )
     return Deps(
@@ -103,6 +104,7 @@ def make_deps(
         messenger=messenger,
         progress=progress,
         payload_key=payload_key(bot.token),
+        joiner=Joiner(window_s=config.split_window_s),
     )
 
 
@@ -117,7 +119,8 @@ def bot_store_for(client: Client) -> BotStore:
 def build_dispatcher(deps: Deps, *, storage: BaseStorage | None = None) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage or MemoryStorage())
     dispatcher["deps"] = deps
-    dispatcher.update.outer_middleware(LocaleMiddleware())
+    dispatcher.update.outer_middleware(LocaleMiddleware(deps.catalog))
+    dispatcher.callback_query.outer_middleware(OwnerCheck())
     for router in routers():
         dispatcher.include_router(router)
     return dispatcher
@@ -140,8 +143,18 @@ def one_app(client: Client, settings: Settings, routes: Sequence[BaseRoute] = ()
 
 
 async def serve_asgi(asgi: Starlette, *, host: str, port: int) -> None:
+    """Serve until cancelled, then stop the way uvicorn stops (``should_exit``): requests in flight end and the
+    listening socket is closed; a cancelled ``serve()`` would leave it open."""
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="off", log_config=None)
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(task)
+    finally:
+        if not task.done():
+            server.should_exit = True
+            with anyio.CancelScope(shield=True):
+                await task
 
 
 @attrs.define(kw_only=True)

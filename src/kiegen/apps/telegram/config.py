@@ -72,6 +72,8 @@ class BotConfig:
     webhook_secret: str | None = attrs.field(default=None, repr=False)
     history_page: int = 5
     progress_tick_s: float = 5.0
+    split_window_s: float = 1.0
+    """How long a text long enough to be the first part of a split message waits for the rest."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BotConfig:

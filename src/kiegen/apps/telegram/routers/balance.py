@@ -7,15 +7,17 @@ from datetime import datetime
 
 import attrs
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment
 
 from kiegen.apps.telegram import screens
 from kiegen.apps.telegram.callbacks import Menu, Pack
-from kiegen.apps.telegram.cards import Flow, show
+from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.config import Pack as ConfigPack
 from kiegen.apps.telegram.deps import Deps, user_key
+from kiegen.apps.telegram.filters import is_private
+from kiegen.apps.telegram.flow import show_draft
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.apps.telegram.payments import Order, read_payload, sign_payload
 from kiegen.core.billing import topup
@@ -26,17 +28,42 @@ log = logging.getLogger("kiegen.apps.telegram.payments")
 STARS = "XTR"
 
 
-async def balance_command(message: Message, bot: Bot, deps: Deps, tr: Translator) -> None:
+async def send_balance(message: Message, bot: Bot, deps: Deps, tr: Translator) -> None:
     assert message.from_user is not None
-    screen = await screens.balance(deps, tr, user_key(message.from_user.id))
-    await show(bot, message.chat.id, None, screen)
+    owner = message.from_user.id
+    if is_private(message):
+        await show(bot, message.chat.id, None, await screens.balance(deps, tr, owner))
+        return
+    note = await _privately(bot, deps, tr, owner)
+    await message.reply(note, parse_mode=None)
+
+
+async def _privately(bot: Bot, deps: Deps, tr: Translator, owner: int) -> str:
+    """A balance asked for in a group goes to the person's private chat; what to say in the group."""
+    screen = await screens.balance(deps, tr, owner)
+    try:
+        await bot.send_message(owner, screen.text, reply_markup=screen.markup)
+    except (TelegramForbiddenError, TelegramBadRequest):  # they never opened a chat with the bot
+        me = await bot.me()
+        return tr.plain("balance_private_needed", link=f"https://t.me/{me.username}?start=balance")
+    return tr.plain("balance_sent_privately")
+
+
+async def balance_command(message: Message, bot: Bot, deps: Deps, tr: Translator) -> None:
+    await send_balance(message, bot, deps, tr)
 
 
 async def balance_button(query: CallbackQuery, bot: Bot, deps: Deps, tr: Translator) -> None:
+    if query.message is None:
+        await query.answer()
+        return
+    owner = query.from_user.id
+    if query.message.chat.type != "private":
+        await query.answer(await _privately(bot, deps, tr, owner), show_alert=True)
+        return
     await query.answer()
-    if query.message is not None:
-        screen = await screens.balance(deps, tr, user_key(query.from_user.id))
-        await show(bot, query.message.chat.id, query.message.message_id, screen)
+    screen = await screens.balance(deps, tr, owner)
+    await show(bot, query.message.chat.id, query.message.message_id, screen)
 
 
 async def invoice(query: CallbackQuery, callback_data: Pack, bot: Bot, deps: Deps, tr: Translator) -> None:
@@ -48,11 +75,11 @@ async def invoice(query: CallbackQuery, callback_data: Pack, bot: Bot, deps: Dep
     await query.answer()
     await bot.send_invoice(
         chat_id=query.message.chat.id,
-        title=tr.plain("invoice_title", credits=pack.credits),
-        description=tr.plain("invoice_description", credits=pack.credits),
+        title=tr.plain("invoice_title", n=pack.credits),
+        description=tr.plain("invoice_description", n=pack.credits),
         payload=sign_payload(deps.payload_key, callback_data.i, query.from_user.id),
         currency=STARS,
-        prices=[LabeledPrice(label=tr.plain("invoice_label", credits=pack.credits), amount=pack.stars)],
+        prices=[LabeledPrice(label=tr.plain("invoice_label", n=pack.credits), amount=pack.stars)],
         provider_token="",
     )
 
@@ -79,7 +106,7 @@ async def pre_checkout(query: PreCheckoutQuery, deps: Deps, tr: Translator) -> N
         await query.answer(ok=False, error_message=tr.plain("precheckout_invalid"))
 
 
-async def paid(message: Message, bot: Bot, deps: Deps, tr: Translator, state: FSMContext) -> None:
+async def paid(message: Message, bot: Bot, deps: Deps, tr: Translator) -> None:
     payment = message.successful_payment
     assert payment is not None and message.from_user is not None
     user_id = user_key(message.from_user.id)
@@ -107,8 +134,8 @@ async def paid(message: Message, bot: Bot, deps: Deps, tr: Translator, state: FS
         log.info("payment %s was already credited", payment.telegram_payment_charge_id)
         return
     balance = await deps.client.store.balance(user_id)
-    await message.answer(tr("paid", credits=pack.credits, balance=balance))
-    await _resume_draft(message, bot, deps, tr, state, user_id)
+    await message.answer(tr("paid", n=pack.credits, balance=tr.plain("balance_line", n=balance)))
+    await _resume_draft(message, bot, deps, tr, user_id)
 
 
 def _payment(payment: SuccessfulPayment, user_id: str, *, credits: int, ledger_key: str, at: datetime) -> Payment:
@@ -125,19 +152,16 @@ def _payment(payment: SuccessfulPayment, user_id: str, *, credits: int, ledger_k
     )
 
 
-async def _resume_draft(
-    message: Message, bot: Bot, deps: Deps, tr: Translator, state: FSMContext, user_id: str
-) -> None:
-    """A draft that lacked credits comes back as a fresh confirm card."""
+async def _resume_draft(message: Message, bot: Bot, deps: Deps, tr: Translator, user_id: str) -> None:
+    """A draft that lacked credits comes back as a fresh card, ready to generate."""
     draft = await deps.bots.get_draft(user_id)
     if draft is None or draft.job_id is not None or not draft.prompt or draft.model not in deps.client.registry:
         return
     spec = deps.client.registry.get(draft.model)
     if spec.needs_image and not draft.image_url:
         return
-    card = await show(bot, message.chat.id, None, await screens.confirm(deps, tr, spec, draft))
-    await deps.bots.save_draft(attrs.evolve(draft, chat_id=message.chat.id, card_message_id=card))
-    await state.set_state(Flow.confirm)
+    draft = attrs.evolve(draft, chat_id=message.chat.id, card_message_id=None)
+    await show_draft(bot, deps, tr, draft, spec)
 
 
 def make_router() -> Router:
