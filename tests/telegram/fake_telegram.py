@@ -36,6 +36,8 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes]
+    result: Any = None
+    """What the fake answered (a sent message, a list of them, True), or None for an error."""
 
 
 @attrs.define
@@ -122,7 +124,8 @@ class FakeTelegram:
 
     def handle(self, method: str, raw: dict[str, Any], files: dict[str, bytes]) -> tuple[int, dict[str, Any]]:
         params = {k: _decode(k, v) for k, v in raw.items()}
-        self.calls.append(Call(method, params, files))
+        call = Call(method, params, files)
+        self.calls.append(call)
         name = method[0].lower() + method[1:]
         for rule in list(self.injected):
             if rule.method.lower() == name.lower() and (rule.when is None or rule.when(params)):
@@ -145,6 +148,7 @@ class FakeTelegram:
         if handler is None:
             return _ok(True)
         result: tuple[int, dict[str, Any]] = handler(params, files, chat)
+        call.result = result[1].get("result")
         return result
 
     def _new_message(self, chat: int, **fields: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import attrs
 from aiogram import Bot
 from aiogram.types import CallbackQuery
 
-from kiegen.apps.telegram import screens
+from kiegen.apps.telegram import job_screens, screens
 from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.deps import Deps, new_draft_id, telegram_id
 from kiegen.apps.telegram.i18n import Translator
@@ -229,7 +229,7 @@ async def start(
         await show_draft(bot, deps, tr, draft, spec)
         return None
     await deps.bots.save_draft(attrs.evolve(draft, job_id=job.id, card_message_id=card, updated_at=deps.now()))
-    await show(bot, chat, card, screens.status(tr, job, spec.title, None))
+    await show(bot, chat, card, job_screens.status(tr, job, spec.title, None))
     deps.progress.watch(job)
     return job
 
@@ -278,5 +278,5 @@ async def stop_job(bot: Bot, deps: Deps, tr: Translator, job: Job) -> Cancellati
     card_chat, card = job.metadata.get("card_chat_id"), job.metadata.get("card_message_id")
     if outcome.cancelled and isinstance(card_chat, int) and isinstance(card, int):
         title = deps.client.registry.get(job.model).title if job.model in deps.client.registry else job.model
-        await show(bot, card_chat, card, screens.cancelled(tr, outcome.job, title))
+        await show(bot, card_chat, card, job_screens.cancelled(tr, outcome.job, title))
     return outcome

@@ -9,6 +9,7 @@ default shows what the model does without it (one picture).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -41,7 +42,7 @@ class Option:
     default: Any
     """The value the model uses when the draft does not set one."""
 
-    def current(self, options: dict[str, Any] | Any) -> Any:
+    def current(self, options: Mapping[str, Any]) -> Any:
         return options.get(self.name, self.default)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kiegen.adapters.aiogram import CardEnd, Outgoing
 from kiegen.adapters.aiogram.text import TEXT_LIMIT, escape_cut
-from kiegen.apps.telegram import screens
+from kiegen.apps.telegram import job_screens, screens
 from kiegen.apps.telegram.i18n import DEFAULT_LOCALE, Catalog, Translator
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.core.models import ModelRegistry
@@ -45,7 +45,7 @@ class BotPresenter:
             text = tr.plain("result_album", n=count, title=self.title(job), prompt=prompt)
         else:
             text = tr.plain("result_caption", title=self.title(job), prompt=prompt)
-        return Outgoing(text=text, markup=screens.result_buttons(tr, job))
+        return Outgoing(text=text, markup=job_screens.result_buttons(tr, job))
 
     def failure(self, job: Job) -> Outgoing:
         tr = self.tr(job)
@@ -59,7 +59,7 @@ class BotPresenter:
         text = tr.plain(key, ref=reference(job))
         if job.price > 0 and job.user_id is not None:
             text += "\n" + tr.plain("credits_back", n=job.price)
-        return Outgoing(text=text, markup=screens.failure_buttons(tr, job), on_card=True)
+        return Outgoing(text=text, markup=job_screens.failure_buttons(tr, job), on_card=True)
 
     def link(self, job: Job, url: str) -> str:
         return self.tr(job).plain("result_link", url=url)
@@ -68,11 +68,11 @@ class BotPresenter:
         return CardEnd.REMOVE if job.status is JobStatus.SUCCEEDED else CardEnd.LEAVE
 
     def card_progress(self, job: Job, seconds: int | None) -> screens.Screen:
-        return screens.status(self.tr(job), job, self.title(job), seconds)
+        return job_screens.status(self.tr(job), job, self.title(job), seconds)
 
     def card_final(self, job: Job) -> screens.Screen | None:
         if job.status is JobStatus.CANCELLED:
-            return screens.cancelled(self.tr(job), job, self.title(job))
+            return job_screens.cancelled(self.tr(job), job, self.title(job))
         if job.status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
             notice = self.failure(job)
             return screens.Screen(escape_cut(notice.text, TEXT_LIMIT), notice.markup)

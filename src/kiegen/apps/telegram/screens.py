@@ -12,28 +12,18 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from kiegen.apps.telegram.callbacks import (
     DraftAct,
     Gen,
-    HistItem,
-    HistPage,
-    JobAct,
-    Lang,
     Menu,
     Opt,
-    Pack,
     Pick,
-    Res,
     Val,
 )
-from kiegen.apps.telegram.deps import Deps, Quota, telegram_id, user_key
+from kiegen.apps.telegram.deps import Deps, Quota, user_key
 from kiegen.apps.telegram.i18n import Markup, Translator
 from kiegen.apps.telegram.options import Option, name_label, offered, value_label
-from kiegen.core.billing import LedgerKind
-from kiegen.core.jobs import Job, JobStatus
 from kiegen.core.models import ModelSpec
 from kiegen.ports.bot import Draft
 
 __all__ = ["Screen"]
-
-LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
 
 
 @attrs.frozen
@@ -233,146 +223,3 @@ def option_values(tr: Translator, spec: ModelSpec, draft: Draft, index: int, own
     ]
     rows = [*pairs(choices), [button(tr.plain("btn_back"), DraftAct(u=owner, d=draft.id, a="card").pack())]]
     return Screen(tr("choose_value", title=spec.title, name=name_label(tr, option.name)), keyboard(rows))
-
-
-# the status card
-
-
-def status(tr: Translator, job: Job, title: str, seconds: int | None) -> Screen:
-    """Queued until KIE has accepted the task (or when ``seconds`` is None), then drawing for ``seconds``; with
-    the Stop button."""
-    if seconds is not None and job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
-        text = tr("generating", title=title, seconds=seconds)
-    else:
-        text = tr("queued", title=title)
-    owner = telegram_id(job.user_id) or 0
-    return Screen(text, keyboard([[button(tr.plain("btn_stop"), JobAct(u=owner, a="x", j=job.id).pack())]]))
-
-
-def cancelled(tr: Translator, job: Job, title: str) -> Screen:
-    money = tr("credits_back", n=job.price) if job.price > 0 and job.user_id else tr("nothing_charged")
-    return Screen(f"{tr('job_cancelled', title=title)}\n{money}", menu_only(tr, telegram_id(job.user_id) or 0))
-
-
-# results
-
-
-def result_buttons(tr: Translator, job: Job) -> InlineKeyboardMarkup:
-    owner = telegram_id(job.user_id) or 0
-    again = tr.plain("btn_again_paid", price=job.price) if job.price > 0 else tr.plain("btn_again")
-    again_button = button(again, Res(u=owner, a="a", j=job.id).pack())
-    menu = button(tr.plain("btn_menu"), Res(u=owner, a="m", j=job.id).pack())
-    count = len(job.result_urls)
-    if count <= 1:
-        return keyboard(
-            [
-                [again_button, button(tr.plain("btn_edit_this"), Res(u=owner, a="e", j=job.id).pack())],
-                [button(tr.plain("btn_original"), Res(u=owner, a="o", j=job.id).pack()), menu],
-            ]
-        )
-    per_picture = []
-    for n in range(1, count + 1):
-        per_picture.append(button(tr.plain("btn_edit_nth", number=n), Res(u=owner, a="e", n=n, j=job.id).pack()))
-        per_picture.append(button(tr.plain("btn_original_nth", number=n), Res(u=owner, a="o", n=n, j=job.id).pack()))
-    return keyboard([*pairs(per_picture), [again_button, menu]])
-
-
-def failure_buttons(tr: Translator, job: Job) -> InlineKeyboardMarkup:
-    owner = telegram_id(job.user_id) or 0
-    return keyboard(
-        [
-            [
-                button(tr.plain("btn_try_again"), Res(u=owner, a="r", j=job.id).pack()),
-                button(tr.plain("btn_change_prompt"), Res(u=owner, a="p", j=job.id).pack()),
-            ],
-            [button(tr.plain("btn_menu"), Res(u=owner, a="m", j=job.id).pack())],
-        ]
-    )
-
-
-# balance, history, language
-
-
-async def balance(deps: Deps, tr: Translator, owner: int) -> Screen:
-    user_id = user_key(owner)
-    store = deps.client.store
-    now = deps.now()
-    lines = []
-    for entry in reversed((await store.ledger(user_id))[-6:]):
-        if entry.kind is LedgerKind.CAPTURE:
-            continue
-        sign = "+" if entry.delta > 0 else "-" if entry.delta < 0 else ""
-        lines.append(
-            tr(
-                "entry_line",
-                date=when(tr, entry.created_at, now),
-                sign=sign,
-                amount=entry.amount,
-                kind=tr.plain(f"kind_{entry.kind.value}"),
-            )
-        )
-    text = tr(
-        "balance",
-        n=await store.balance(user_id),
-        free=Markup(quota_text(tr, await deps.quota(user_id))),
-        entries=Markup("\n".join(lines) if lines else tr("entries_none")),
-    )
-    rows = []
-    if not deps.all_free:
-        text += "\n\n" + tr("balance_topup")
-        rows = [
-            [button(tr.plain("pack_button", n=p.credits, stars=p.stars), Pack(u=owner, i=i).pack())]
-            for i, p in enumerate(deps.config.packs)
-        ]
-    rows.append([button(tr.plain("btn_menu"), Menu(u=owner, a="home").pack())])
-    return Screen(text, keyboard(rows))
-
-
-def price_text(tr: Translator, price: int) -> str:
-    return tr.plain("price_credits", n=price) if price > 0 else tr.plain("price_free")
-
-
-_ICONS = {JobStatus.SUCCEEDED: "✅", JobStatus.FAILED: "⚠️", JobStatus.TIMED_OUT: "⌛", JobStatus.CANCELLED: "✖️"}
-
-
-def history(deps: Deps, tr: Translator, jobs: Sequence[Job], page: int, more: bool, owner: int) -> Screen:
-    home = button(tr.plain("btn_menu"), Menu(u=owner, a="home").pack())
-    if not jobs and page == 0:
-        return Screen(tr("history_empty"), keyboard([[home]]))
-    lines = [tr("history_title", page=page + 1)]
-    rows: list[list[InlineKeyboardButton]] = []
-    registry = deps.client.registry
-    now = deps.now()
-    for n, job in enumerate(jobs, start=1):
-        title = registry.get(job.model).title if job.model in registry else job.model
-        if job.status is JobStatus.CANCELLED:
-            price = tr.plain("history_cancelled")
-        elif job.price > 0 and job.terminal and not job.charged:
-            price = tr.plain("history_refunded")
-        else:
-            price = price_text(tr, job.price)
-        line = tr(
-            "history_line",
-            icon=_ICONS.get(job.status, "⏳"),
-            date=when(tr, job.created_at, now),
-            title=title,
-            prompt=excerpt(str(job.inputs.get("prompt", "")), 40),
-            price=price,
-        )
-        lines.append(f"{n}. {line}")
-        if job.result_urls and job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
-            rows.append([button(f"{n}. {excerpt(title, 20)}", HistItem(u=owner, j=job.id).pack())])
-    paging = []
-    if page > 0:
-        paging.append(button(tr.plain("btn_prev"), HistPage(u=owner, p=page - 1).pack()))
-    if more:
-        paging.append(button(tr.plain("btn_next"), HistPage(u=owner, p=page + 1).pack()))
-    rows.append(paging)
-    rows.append([home])
-    return Screen("\n".join(lines), keyboard(rows))
-
-
-def languages(tr: Translator, owner: int) -> Screen:
-    rows = [[button(name, Lang(u=owner, c=code).pack())] for code, name in LANGUAGE_NAMES.items()]
-    rows.append([button(tr.plain("btn_menu"), Menu(u=owner, a="home").pack())])
-    return Screen(tr("language_pick"), keyboard(rows))

@@ -11,7 +11,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment
 
-from kiegen.apps.telegram import screens
+from kiegen.apps.telegram import account_screens
 from kiegen.apps.telegram.callbacks import Menu, Pack
 from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.config import Pack as ConfigPack
@@ -32,7 +32,7 @@ async def send_balance(message: Message, bot: Bot, deps: Deps, tr: Translator) -
     assert message.from_user is not None
     owner = message.from_user.id
     if is_private(message):
-        await show(bot, message.chat.id, None, await screens.balance(deps, tr, owner))
+        await show(bot, message.chat.id, None, await account_screens.balance(deps, tr, owner))
         return
     note = await _privately(bot, deps, tr, owner)
     await message.reply(note, parse_mode=None)
@@ -40,7 +40,7 @@ async def send_balance(message: Message, bot: Bot, deps: Deps, tr: Translator) -
 
 async def _privately(bot: Bot, deps: Deps, tr: Translator, owner: int) -> str:
     """A balance asked for in a group goes to the person's private chat; what to say in the group."""
-    screen = await screens.balance(deps, tr, owner)
+    screen = await account_screens.balance(deps, tr, owner)
     try:
         await bot.send_message(owner, screen.text, reply_markup=screen.markup)
     except (TelegramForbiddenError, TelegramBadRequest):  # they never opened a chat with the bot
@@ -62,7 +62,7 @@ async def balance_button(query: CallbackQuery, bot: Bot, deps: Deps, tr: Transla
         await query.answer(await _privately(bot, deps, tr, owner), show_alert=True)
         return
     await query.answer()
-    screen = await screens.balance(deps, tr, owner)
+    screen = await account_screens.balance(deps, tr, owner)
     await show(bot, query.message.chat.id, query.message.message_id, screen)
 
 

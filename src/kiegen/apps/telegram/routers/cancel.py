@@ -19,6 +19,7 @@ from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.deps import Deps, new_draft_id, user_key
 from kiegen.apps.telegram.flow import is_open, stop_job
 from kiegen.apps.telegram.i18n import Translator
+from kiegen.core.jobs import Job
 from kiegen.ports.bot import Draft
 
 
@@ -57,7 +58,8 @@ async def cancel_command(message: Message, bot: Bot, deps: Deps, tr: Translator)
         return
     stopped = 0
     released = 0
-    for job in await deps.running(user_id, chat_id=chat):
+    running = await deps.running(user_id, chat_id=chat)
+    for job in sorted(running, key=lambda j: (j.created_at, _card_id(j))):  # oldest first, as they were asked for
         outcome = await stop_job(bot, deps, tr, job)
         if outcome.cancelled:
             stopped += 1
@@ -68,6 +70,11 @@ async def cancel_command(message: Message, bot: Bot, deps: Deps, tr: Translator)
     money = tr("credits_back", n=released) if released else tr("nothing_charged")
     summary = " ".join((tr("cancelled_jobs", n=stopped), money))
     await message.answer(summary)
+
+
+def _card_id(job: Job) -> int:
+    card = job.metadata.get("card_message_id")
+    return card if isinstance(card, int) else 0
 
 
 async def cancel_draft(query: CallbackQuery, callback_data: DraftAct, bot: Bot, deps: Deps, tr: Translator) -> None:

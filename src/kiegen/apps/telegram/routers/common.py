@@ -6,7 +6,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from kiegen.apps.telegram import screens
+from kiegen.apps.telegram import account_screens, screens
 from kiegen.apps.telegram.callbacks import Lang, Menu
 from kiegen.apps.telegram.cards import set_commands, show
 from kiegen.apps.telegram.deps import Deps, user_key
@@ -53,14 +53,16 @@ async def paysupport(message: Message, tr: Translator) -> None:
 
 async def language_command(message: Message, tr: Translator) -> None:
     assert message.from_user is not None
-    screen = screens.languages(tr, message.from_user.id)
+    screen = account_screens.languages(tr, message.from_user.id)
     await message.answer(screen.text, reply_markup=screen.markup)
 
 
 async def language_button(query: CallbackQuery, bot: Bot, tr: Translator) -> None:
     await query.answer()
     if query.message is not None:
-        await show(bot, query.message.chat.id, query.message.message_id, screens.languages(tr, query.from_user.id))
+        await show(
+            bot, query.message.chat.id, query.message.message_id, account_screens.languages(tr, query.from_user.id)
+        )
 
 
 async def set_language(query: CallbackQuery, callback_data: Lang, bot: Bot, deps: Deps) -> None:

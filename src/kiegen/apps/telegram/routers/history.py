@@ -10,7 +10,7 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from kiegen.adapters.aiogram import escape_cut, receipt_files
-from kiegen.apps.telegram import screens
+from kiegen.apps.telegram import account_screens, job_screens, screens
 from kiegen.apps.telegram.callbacks import HistItem, HistPage, Menu
 from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.deps import Deps, user_key
@@ -23,7 +23,7 @@ async def _page(deps: Deps, tr: Translator, owner: int, page: int) -> screens.Sc
     size = deps.config.history_page
     jobs = await deps.client.jobs(user_id=user_key(owner), limit=(page + 1) * size + 1)
     chunk = jobs[page * size : (page + 1) * size]
-    return screens.history(deps, tr, chunk, page, more=len(jobs) > (page + 1) * size, owner=owner)
+    return account_screens.history(deps, tr, chunk, page, more=len(jobs) > (page + 1) * size, owner=owner)
 
 
 async def history_command(message: Message, bot: Bot, deps: Deps, tr: Translator) -> None:
@@ -74,7 +74,7 @@ async def _resend(bot: Bot, deps: Deps, tr: Translator, chat: int, job: Job, fil
     """The pictures again, the last one (or a message after several) with the job's buttons."""
     title = deps.client.registry.get(job.model).title if job.model in deps.client.registry else job.model
     caption = escape_cut(tr.plain("result_caption", title=title, prompt=str(job.inputs.get("prompt", ""))))
-    markup = screens.result_buttons(tr, job)
+    markup = job_screens.result_buttons(tr, job)
     single = len(files) == 1
     for kind, file in files:
         text, buttons = (caption, markup) if single else (None, None)
