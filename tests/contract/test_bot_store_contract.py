@@ -139,6 +139,7 @@ async def test_a_saved_draft_reads_back_equal_in_every_field(bot_store: BotStore
         image_url="https://tempfile.redpandaai.co/kieai/abc/photo.png",
         chat_id=SUPERGROUP,
         card_message_id=2**31 + 7,
+        prompt_message_id=2**40 + 3,
         job_id="job-000001",
         updated_at=T0.astimezone(MSK) + timedelta(microseconds=123456),
     )

@@ -5,8 +5,9 @@
   callback answer, per receiver. ``kie_5xx`` queues 5xx answers for createTask and recordInfo.
 - ``SoakTelegram`` / ``SlowBotApiServer``: the fake Bot API (in the test's event loop) that remembers each
   chat's messages, answers 429 or refuses a photo URL when told, and is slow to take photos and documents.
-- ``Person``: one Telegram user going through the bot's journey (/start, Create, Z-Image, prompt, Generate),
-  starting over when a step is not answered in time (the bot was being killed).
+- ``Person``: one Telegram user going through the bot's journey (/start, Create, Z-Image, then the prompt, which
+  starts the free generation at once), starting over when a step is not answered in time (the bot was being
+  killed).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class Person:
     def __init__(self, server: FakeBotApiServer, fake: SoakTelegram, chat: int, *, step_s: float) -> None:
         self.server, self.fake, self.chat, self.step_s = server, fake, chat, step_s
         self.generated: list[str] = []
-        """Prompts whose Generate tap the bot answered (the card went to "queued"): each must be one job."""
+        """Prompts the bot started (the card went to "queued"): each must be one job."""
 
     def _card(
         self, predicate: Callable[[dict[str, Any]], bool], message_id: int | None = None
@@ -197,18 +198,12 @@ class Person:
         card = await self._step(self._tap(card, "Create"), lambda c: bool(self._button(c, "Z-Image")))
         if card is None:
             return False
-        card = await self._step(self._tap(card, "Z-Image"), lambda c: "Send the prompt" in c.get("text", ""))
+        card = await self._step(self._tap(card, "Z-Image"), lambda c: "Write what the picture" in c.get("text", ""))
         if card is None:
             return False
         say = lambda: self.server.push(up.text(self.chat, prompt))  # noqa: E731
-        card = await self._step(say, lambda c: bool(self._button(c, "Generate")) and prompt in c.get("text", ""))
-        if card is None:
-            return False
-        queued = await self._step(
-            self._tap(card, "Generate"),
-            lambda c: not (c.get("reply_markup") and self._button(c, "Generate")),
-            message_id=card["message_id"],
-        )
+        started = lambda c: bool(self._button(c, "Stop") or self._button(c, "Try again"))  # noqa: E731
+        queued = await self._step(say, started, message_id=card["message_id"])
         if queued is None:
             return False
         self.generated.append(prompt)

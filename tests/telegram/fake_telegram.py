@@ -19,7 +19,16 @@ from typing import Any
 import attrs
 
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "KIE images", "username": "kie_images_bot"}
-_JSON_FIELDS = ("reply_markup", "media", "prices", "commands", "scope", "allowed_updates", "link_preview_options")
+_JSON_FIELDS = (
+    "reply_markup",
+    "media",
+    "prices",
+    "commands",
+    "scope",
+    "allowed_updates",
+    "link_preview_options",
+    "reply_parameters",
+)
 
 
 @attrs.define
@@ -27,6 +36,8 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes]
+    result: Any = None
+    """What the fake answered (a sent message, a list of them, True), or None for an error."""
 
 
 @attrs.define
@@ -55,6 +66,8 @@ class FakeTelegram:
         self.injected: list[Injected] = []
         self.pre_checkout_answers: list[dict[str, Any]] = []
         self.callback_answers: list[dict[str, Any]] = []
+        self.deleted: list[dict[str, Any]] = []
+        """Messages the bot deleted, as they were."""
         self._ids = itertools.count(100)
         self._file_ids = itertools.count(1)
         self._update_ids = itertools.count(1)
@@ -111,7 +124,8 @@ class FakeTelegram:
 
     def handle(self, method: str, raw: dict[str, Any], files: dict[str, bytes]) -> tuple[int, dict[str, Any]]:
         params = {k: _decode(k, v) for k, v in raw.items()}
-        self.calls.append(Call(method, params, files))
+        call = Call(method, params, files)
+        self.calls.append(call)
         name = method[0].lower() + method[1:]
         for rule in list(self.injected):
             if rule.method.lower() == name.lower() and (rule.when is None or rule.when(params)):
@@ -134,11 +148,16 @@ class FakeTelegram:
         if handler is None:
             return _ok(True)
         result: tuple[int, dict[str, Any]] = handler(params, files, chat)
+        call.result = result[1].get("result")
         return result
 
     def _new_message(self, chat: int, **fields: Any) -> dict[str, Any]:
-        message_id = next(self._ids)
+        reply = fields.pop("reply_parameters", None)
         chat_type = "private" if chat > 0 else "supergroup"
+        if isinstance(reply, dict) and reply.get("message_id"):
+            quoted = {"message_id": int(reply["message_id"]), "date": self.now, "chat": {"id": chat, "type": chat_type}}
+            fields["reply_to_message"] = quoted
+        message_id = next(self._ids)
         message = {
             "message_id": message_id,
             "date": self.now,
@@ -163,7 +182,24 @@ class FakeTelegram:
         self, params: dict[str, Any], files: dict[str, bytes], chat: int | None
     ) -> tuple[int, dict[str, Any]]:
         assert chat is not None
-        return _ok(self._new_message(chat, text=params["text"], reply_markup=params.get("reply_markup")))
+        return _ok(
+            self._new_message(
+                chat,
+                text=params["text"],
+                reply_markup=params.get("reply_markup"),
+                reply_parameters=params.get("reply_parameters"),
+            )
+        )
+
+    def _m_deleteMessage(
+        self, params: dict[str, Any], files: dict[str, bytes], chat: int | None
+    ) -> tuple[int, dict[str, Any]]:
+        assert chat is not None
+        message = self.messages.pop((chat, int(params["message_id"])), None)
+        if message is None:
+            return _error(400, "Bad Request: message to delete not found")
+        self.deleted.append(message)
+        return _ok(True)
 
     def _m_editMessageText(
         self, params: dict[str, Any], files: dict[str, bytes], chat: int | None

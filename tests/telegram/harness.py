@@ -4,7 +4,7 @@ memory adapters, a FakeClock and the built-in KIE simulator. Updates go in throu
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -35,12 +35,17 @@ def serve_results(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
 
 
+FREE_FOUR = ("z-image", "qwen/text-to-image", "qwen/image-to-image", "qwen/image-edit")
+"""The seed models, free by default: a bot offering only these has nothing to sell."""
+
+
 class Harness:
     def __init__(
         self,
         *,
         free_quota: int | None = None,
         prices: Mapping[str, int] | None = None,
+        models_enabled: tuple[str, ...] | None = None,
         delay_s: float = 6.0,
         config: BotConfig | None = None,
         simulator: SimulatorConfig | None = None,
@@ -50,7 +55,9 @@ class Harness:
         self.clock = FakeClock()
         self.catalog = Catalog.load()
         self.bot = create_bot(TOKEN, session=self.session)
-        settings = Settings(telegram_bot_token=TOKEN, prices=dict(prices or {}), free_quota=free_quota)
+        settings = Settings(
+            telegram_bot_token=TOKEN, prices=dict(prices or {}), free_quota=free_quota, models_enabled=models_enabled
+        )
         self.http = httpx.AsyncClient(transport=httpx.MockTransport(serve_results))
         self.messenger = create_messenger(
             self.bot,
@@ -70,7 +77,12 @@ class Harness:
         )
         self.bots = InMemoryBotStore()
         self.deps = make_deps(
-            self.client, self.bot, self.messenger, self.catalog, bots=self.bots, config=config or BotConfig()
+            self.client,
+            self.bot,
+            self.messenger,
+            self.catalog,
+            bots=self.bots,
+            config=config or BotConfig(split_window_s=0.05),
         )
         self.dp = build_dispatcher(self.deps)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -97,29 +109,50 @@ class Harness:
         full = {"update_id": len(self.fake.calls) + 1, **update}
         await self.dp.feed_update(self.bot, Update.model_validate(full, context={"bot": self.bot}))
 
-    async def say(self, uid: int, body: str, *, lang: str = "en") -> None:
-        await self.feed(up.text(uid, body, lang=lang))
+    async def say(self, uid: int, body: str, *, lang: str = "en", chat: int | None = None, **kw: Any) -> dict[str, Any]:
+        """Send a text as ``uid`` (in their private chat, or in ``chat``); returns the update's message."""
+        update = up.text(uid, body, lang=lang, chat=chat, **kw)
+        await self.feed(update)
+        return dict(update["message"])
 
     def card(self, chat: int) -> dict[str, Any]:
         """A snapshot of the newest bot message with buttons (the card, or a result)."""
         return copy.deepcopy([m for m in self.fake.sent_to(chat) if m.get("reply_markup")][-1])
 
+    def texts(self, chat: int) -> list[str]:
+        """Every message in ``chat`` as it reads now (text or caption)."""
+        return [str(m.get("text") or m.get("caption") or "") for m in self.fake.sent_to(chat)]
+
+    def labels(self, message: dict[str, Any]) -> list[str]:
+        return [text for text, _ in self.buttons(message)]
+
+    async def jobs(self, uid: int) -> list[Any]:
+        return await self.client.jobs(user_id=f"tg:{uid}")
+
     def buttons(self, message: dict[str, Any]) -> list[tuple[str, str]]:
         rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
         return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
 
-    async def press(self, uid: int, label: str, message: dict[str, Any] | None = None, *, lang: str = "en") -> None:
-        message = message or self.card(uid)
+    async def press(
+        self, uid: int, label: str, message: dict[str, Any] | None = None, *, lang: str = "en", chat: int | None = None
+    ) -> None:
+        message = message or self.card(uid if chat is None else chat)
         matches = [data for text, data in self.buttons(message) if label in text]
         assert matches, f"no button {label!r} in {self.buttons(message)}"
         await self.feed(up.tap(uid, matches[0], _as_sent(message), lang=lang))
 
-    async def tap_data(self, uid: int, data: str, message: dict[str, Any]) -> None:
-        await self.feed(up.tap(uid, data, _as_sent(message)))
+    async def tap_data(self, uid: int, data: str, message: dict[str, Any], *, lang: str = "en") -> None:
+        await self.feed(up.tap(uid, data, _as_sent(message), lang=lang))
 
     def last_text(self, chat: int) -> str:
         message = self.fake.last(chat)
         return str(message.get("text") or message.get("caption") or "")
+
+    async def until(self, check: Callable[[], object], timeout: float = 5.0) -> None:
+        """Wait (real time: work handed to background tasks) until ``check()`` is true."""
+        with anyio.fail_after(timeout):
+            while not check():  # noqa: ASYNC110 - nothing to wait on: the check reads the fake's records
+                await anyio.sleep(0.01)
 
     async def run_for(self, seconds: float, step: float = 1.0) -> None:
         await self.clock.advance(seconds, step=step)

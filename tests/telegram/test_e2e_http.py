@@ -6,6 +6,7 @@ asyncio only: aiogram."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
+import httpx
 import pytest
 
 from kiegen.adapters.aiogram import token_redaction
@@ -21,11 +24,13 @@ from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
 from kiegen.adapters.system import SystemClock
 from kiegen.apps.telegram.app import BotApp
 from kiegen.apps.telegram.config import BotConfig
+from kiegen.apps.telegram.payments import sign_payload
 from kiegen.core.delivery import DeliveryStatus
 from kiegen.core.jobs import JobStatus
 from kiegen.settings import Settings
 from kiegen.simulator.app import create_app, running_in_thread
 from kiegen.simulator.engine import SimulatorConfig
+from tests.http.servers import free_port
 from tests.telegram import updates as up
 from tests.telegram.fake_telegram import FakeTelegram
 from tests.telegram.harness import PNG, TOKEN
@@ -75,9 +80,9 @@ class World:
         )
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[BotApp]:
+    async def running(self, **settings: Any) -> AsyncIterator[BotApp]:
         """A fresh process's worth of bot: its own engine and stores on the same database file."""
-        app = BotApp.from_settings(self.settings(), BotConfig(progress_tick_s=1.0))
+        app = BotApp.from_settings(attrs.evolve(self.settings(), **settings), BotConfig(progress_tick_s=1.0))
         app.leader_retry_s = app.leader_check_s = 0.1
         app.deps.messenger.limits = type(app.deps.messenger.limits)(allow_private=True)
         self.app = app
@@ -103,7 +108,8 @@ class World:
     def card(self, chat: int) -> dict[str, Any]:
         import copy
 
-        return copy.deepcopy([m for m in self.fake.sent_to(chat) if m.get("reply_markup")][-1])
+        cards = [m for m in self.fake.sent_to(chat) if m.get("reply_markup")]
+        return copy.deepcopy(cards[-1]) if cards else {"text": ""}
 
     def tap(self, chat: int, label: str, message: dict[str, Any] | None = None) -> None:
         message = message or self.card(chat)
@@ -144,35 +150,34 @@ async def world(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterat
     assert TOKEN not in caplog.text, "the bot token is in a log line"
 
 
-async def _generate(w: World, chat: int, *, model: str = "Z-Image", prompt: str = "a fox") -> None:
-    await w.step(chat, lambda: w.send(up.text(chat, "/start")), lambda: w.fake.sent_to(chat))
-    await w.step(chat, lambda: w.tap(chat, "Create"))
-    await w.step(chat, lambda: w.tap(chat, model))
-    await w.step(chat, lambda: w.send(up.text(chat, prompt)))
+async def _generate(w: World, chat: int, *, prompt: str = "a fox") -> dict[str, Any]:
+    """Prompt first: the text alone starts a free generation; returns its status card."""
+    await w.step(chat, lambda: w.send(up.text(chat, prompt)), lambda: w.fake.sent_to(chat))
+    return w.fake.sent_to(chat)[-1]
 
 
-async def test_journeys_j1_to_j10_over_http(world: World) -> None:
+def _photos(w: World, chat: int) -> list[dict[str, Any]]:
+    return [m for m in w.fake.sent_to(chat) if m.get("photo")]
+
+
+async def test_journeys_over_http(world: World) -> None:
     w, chat = world, 7001
     async with w.running() as app:
-        # J1-J3
-        await _generate(w, chat)
-        assert "Balance after" in w.card(chat)["text"]
-        # J5 double tap, J6 progress, J7 result
-        card = w.card(chat)
-        w.tap(chat, "Generate", card)
-        w.tap(chat, "Generate", card)
-        photo = await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("photo")])
-        assert len(await app.client.jobs(user_id=f"tg:{chat}")) == 1
-        history = await w.until(lambda: (w.fake.message(chat, card["message_id"]).get("history") or [None])[-1])
-        await w.until(lambda: w.fake.message(chat, card["message_id"])["text"].endswith("done."))
-        texts = w.fake.message(chat, card["message_id"])["history"]
-        assert any("queued" in t for t in texts) and any("generating" in t for t in texts), history
+        # prompt first: one message, the status card, then the picture in its place
+        card = await _generate(w, chat)  # the message as the fake keeps it: its edits show in its history
+        await w.until(lambda: "Stop" in str(card.get("reply_markup")))
+        photo = await w.until(lambda: _photos(w, chat))
+        await w.until(lambda: card["message_id"] in [d["message_id"] for d in w.fake.deleted])
+        texts = card.get("history") or []
+        assert any("queued" in t for t in texts) and any("drawing" in t for t in texts), texts
         assert photo[0]["caption"].startswith("Z-Image: a fox")
-        # J10 history re-sends by file_id
+        assert len(await app.client.jobs(user_id=f"tg:{chat}")) == 1
+        # J10 history re-sends by file_id, with the buttons
         await w.step(chat, lambda: w.send(up.text(chat, "/history")))
         before = len(w.fake.called("sendPhoto"))
         await w.step(chat, lambda: w.tap(chat, "1."), lambda: len(w.fake.called("sendPhoto")) > before)
         assert w.fake.called("sendPhoto")[-1].params["photo"] == photo[0]["photo"][-1]["file_id"]
+        assert "Again" in str(w.fake.last(chat)["reply_markup"])
         # J9 top-up, duplicate successful_payment credited once
         await w.step(chat, lambda: w.send(up.text(chat, "/balance")))
         await w.step(chat, lambda: w.tap(chat, "100 credits"), lambda: w.fake.called("sendInvoice"))
@@ -186,37 +191,76 @@ async def test_journeys_j1_to_j10_over_http(world: World) -> None:
         await w.step(chat, lambda: w.send(paid), lambda: "credits added" in w.fake.last(chat).get("text", ""))
         await w.step(chat, lambda: w.send(paid))
         assert await app.client.store.balance(f"tg:{chat}") == 100
-        # J4 + J8: an edit model with a photo, failing upstream: reference code and credits back
+        # J4 + J5 + J8: a captioned photo for a paid model, one confirm, double tap, failing upstream: the card
+        # becomes the notice with the reference code and the credits come back
         w.kie.configure(fail_rate=1.0)
-        await w.step(chat, lambda: w.send(up.text(chat, "/start")))
-        await w.step(chat, lambda: w.tap(chat, "Edit a photo"))
-        await w.step(chat, lambda: w.tap(chat, "Qwen Image-Edit"))
-        await w.step(chat, lambda: w.send(up.text(chat, "make it blue")))
         await w.step(
             chat,
-            lambda: w.send(up.photo(chat, w.fake.add_file(PNG))),
-            lambda: "Balance after: 95" in w.card(chat)["text"],
+            lambda: w.send(up.photo(chat, w.fake.add_file(PNG), caption="make it blue")),
+            lambda: "balance 100 → 95" in w.card(chat)["text"],
         )
-        w.tap(chat, "Generate")
-        notice = await w.until(lambda: "credits are back" in w.fake.last(chat).get("text", ""))
+        confirm = w.card(chat)
+        w.tap(chat, "Generate", confirm)
+        w.tap(chat, "Generate", confirm)
+        notice = await w.until(
+            lambda: "credits are back" in w.fake.message(chat, confirm["message_id"]).get("text", "")
+        )
         assert notice and await app.client.store.balance(f"tg:{chat}") == 100
+        jobs = await app.client.jobs(user_id=f"tg:{chat}")
+        assert len(jobs) == 2 and jobs[0].status is JobStatus.FAILED
         w.kie.configure(fail_rate=0.0)
+
+
+async def test_a_stopped_generation_releases_its_credits_and_its_late_result_is_kept_not_sent(world: World) -> None:
+    w, chat = world, 7007
+    w.kie.configure(delay_s=3.0)
+    port = free_port()  # KIE's callbacks reach the bot's own server: the late result is learned from one
+    async with w.running(public_url=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port) as app:
+        payload = sign_payload(app.deps.payload_key, 0, chat)
+        await w.step(chat, lambda: w.send(up.successful_payment(chat, payload, 50, "charge-stop")))
+        await w.step(
+            chat,
+            lambda: w.send(up.photo(chat, w.fake.add_file(PNG), caption="make it blue")),
+            lambda: "Generate" in str(w.card(chat).get("reply_markup")),
+        )
+        card = w.card(chat)
+        await w.step(chat, lambda: w.tap(chat, "Generate", card), lambda: "Stop" in str(w.card(chat)["reply_markup"]))
+        assert await app.client.store.balance(f"tg:{chat}") == 95
+        await w.step(
+            chat,
+            lambda: w.tap(chat, "Stop", w.fake.message(chat, card["message_id"])),
+            lambda: "stopped" in w.fake.message(chat, card["message_id"])["text"],
+        )
+        assert await app.client.store.balance(f"tg:{chat}") == 100
+        [job] = await app.client.jobs(user_id=f"tg:{chat}")
+
+        async def kept() -> bool:
+            stored = await app.client.get(job.id)
+            return stored is not None and bool(stored.result_urls)
+
+        deadline = time.monotonic() + 20
+        while not await kept():  # KIE finishes it anyway: the callback records the result
+            assert time.monotonic() < deadline
+            await anyio.sleep(0.1)
+        stored = await app.client.get(job.id)
+        assert stored is not None and stored.status is JobStatus.CANCELLED
+        await anyio.sleep(1.0)
+        assert _photos(w, chat) == [] and await app.client.store.deliveries_for(job.id) == []
+        assert await app.client.store.balance(f"tg:{chat}") == 100
 
 
 async def test_restart_in_the_middle_of_a_generation_loses_nothing(world: World) -> None:
     w, chat = world, 7002
     w.kie.configure(delay_s=4.0)
     async with w.running():
-        await _generate(w, chat)
-        card = w.card(chat)
-        await w.step(chat, lambda: w.tap(chat, "Generate", card))
-    assert not [m for m in w.fake.sent_to(chat) if m.get("photo")]  # stopped before the result
+        card = await _generate(w, chat)
+    assert not _photos(w, chat)  # stopped before the result
     async with w.running() as second:
-        await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("photo")], timeout=30)
-        await w.until(lambda: w.fake.message(chat, card["message_id"])["text"].endswith("done."))
+        await w.until(lambda: _photos(w, chat), timeout=30)
+        await w.until(lambda: card["message_id"] in [d["message_id"] for d in w.fake.deleted])
         [job] = await second.client.jobs(user_id=f"tg:{chat}")
         assert job.status is JobStatus.SUCCEEDED
-    assert len([m for m in w.fake.sent_to(chat) if m.get("photo")]) == 1
+    assert len(_photos(w, chat)) == 1
 
 
 async def test_a_restart_keeps_the_chosen_language_and_the_draft_being_composed(world: World) -> None:
@@ -226,24 +270,27 @@ async def test_a_restart_keeps_the_chosen_language_and_the_draft_being_composed(
         await w.step(chat, lambda: w.send(up.text(chat, "/start")), lambda: w.fake.sent_to(chat))
         await w.step(chat, lambda: w.send(up.text(chat, "/language")))
         await w.step(chat, lambda: w.tap(chat, "Русский"))
-        await w.step(chat, lambda: w.tap(chat, "Создать"))
-        await w.step(chat, lambda: w.tap(chat, "Z-Image"))
-        await w.step(chat, lambda: w.send(up.text(chat, "a fox")))
+        payload = sign_payload(first.deps.payload_key, 0, chat)
+        await w.step(chat, lambda: w.send(up.successful_payment(chat, payload, 50, "charge-restart")))
+        await w.step(
+            chat,
+            lambda: w.send(up.photo(chat, w.fake.add_file(PNG), caption="сделай синим")),
+            lambda: "Сгенерировать" in str(w.card(chat).get("reply_markup")),
+        )
         card = w.card(chat)
-        assert "Сгенерировать" in str(card["reply_markup"])
     async with w.running() as second:
         user = await second.deps.bots.get_user(f"tg:{chat}")
         draft = await second.deps.bots.get_draft(f"tg:{chat}")
         assert user is not None and user.locale == "ru"
-        assert draft is not None and draft.prompt == "a fox" and draft.job_id is None
+        assert draft is not None and draft.prompt == "сделай синим" and draft.job_id is None and draft.image_url
         # Telegram still reports the user's language as English: the stored choice wins.
         await w.step(chat, lambda: w.send(up.text(chat, "/help")))
         assert "Как это работает" in w.fake.last(chat)["text"]
         # The card composed before the restart still generates, once.
         w.tap(chat, "Сгенерировать", card)
-        await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("photo")], timeout=30)
+        await w.until(lambda: _photos(w, chat), timeout=30)
         [job] = await second.client.jobs(user_id=f"tg:{chat}")
-        assert job.idempotency_key == f"draft:{draft.id}" and job.inputs["prompt"] == "a fox"
+        assert job.idempotency_key == f"draft:{draft.id}" and job.inputs["prompt"] == "сделай синим"
         stored = await second.deps.bots.get_draft(f"tg:{chat}")
         assert stored is not None and stored.job_id == job.id
 
@@ -268,8 +315,7 @@ async def test_a_second_instance_on_the_same_database_waits_and_takes_over_polli
                 lambda: any("How it works" in m.get("text", "") for m in w.fake.sent_to(chat)),
             )
             await _generate(w, chat)
-            await w.step(chat, lambda: w.tap(chat, "Generate"))
-            await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("photo")], timeout=30)
+            await w.until(lambda: _photos(w, chat), timeout=30)
     waiting = [r.getMessage() for r in caplog.records if "waiting to take over" in r.getMessage()]
     assert len(waiting) == 1, waiting
 
@@ -278,7 +324,6 @@ async def test_a_blocked_user_is_not_retried(world: World) -> None:
     w, chat = world, 7003
     async with w.running() as app:
         await _generate(w, chat)
-        await w.step(chat, lambda: w.tap(chat, "Generate"))
         w.fake.blocked.add(chat)
         [job] = await app.client.jobs(user_id=f"tg:{chat}")
 
@@ -306,9 +351,39 @@ async def test_a_photo_refused_as_too_big_arrives_as_a_document(world: World) ->
     )
     async with w.running() as app:
         await _generate(w, chat)
-        await w.step(chat, lambda: w.tap(chat, "Generate"))
         document = await w.until(lambda: [m for m in w.fake.sent_to(chat) if m.get("document")])
         assert document[0]["caption"].startswith("Z-Image")
         assert app.deps.messenger.rungs["document"] == 1
         urls = [c.params["photo"] for c in w.fake.called("sendPhoto") if str(c.params["photo"]).startswith("http")]
         assert urls and len(urls) == len(set(urls))  # tried by URL once; a failed URL is never sent again
+
+
+async def test_webhook_mode_serves_the_bot_and_kie_callbacks_from_one_app(world: World) -> None:
+    """The bot's webhook route is mounted into the HTTP service's app: one server, one port, for Telegram's
+    updates and KIE's callbacks (and the service's health check); the lifespan is the bot's own."""
+    w, chat = world, 7008
+    port = free_port()
+    settings = attrs.evolve(w.settings(), public_url=f"http://127.0.0.1:{port}", port=port, host="127.0.0.1")
+    config = BotConfig(progress_tick_s=1.0, webhook=True, webhook_secret="e2e-webhook-secret-0123")
+    app = BotApp.from_settings(settings, config)
+    app.deps.messenger.limits = type(app.deps.messenger.limits)(allow_private=True)
+    async with anyio.create_task_group() as tg:
+        await tg.start(app.run)
+        try:
+            [hook] = await w.until(lambda: w.fake.called("setWebhook"))
+            assert hook.params["url"] == f"http://127.0.0.1:{port}/telegram/webhook"
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                for _ in range(100):
+                    with contextlib.suppress(httpx.TransportError):
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    await anyio.sleep(0.05)
+                update = {"update_id": 1, **up.text(chat, "a fox over a webhook")}
+                headers = {"X-Telegram-Bot-Api-Secret-Token": "e2e-webhook-secret-0123"}
+                assert (await http.post("/telegram/webhook", json=update, headers=headers)).status_code == 200
+                assert (await http.post("/telegram/webhook", json=update)).status_code == 401
+            await w.until(lambda: _photos(w, chat), timeout=30)
+            [job] = await app.client.jobs(user_id=f"tg:{chat}")
+            assert job.status is JobStatus.SUCCEEDED
+        finally:
+            app.stop()

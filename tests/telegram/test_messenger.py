@@ -7,11 +7,21 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from aiogram import Bot
 
-from kiegen.adapters.aiogram import AiogramMessenger, DeliveryLimits, Pacer, escape_cut, receipt_files
+from kiegen.adapters.aiogram import (
+    AiogramMessenger,
+    CardEnd,
+    DeliveryLimits,
+    Outgoing,
+    Pacer,
+    PlainPresenter,
+    escape_cut,
+    receipt_files,
+)
 from kiegen.adapters.httpkit import guarded_get
 from kiegen.apps.telegram.app import create_bot
 from kiegen.core.errors import DeliveryDeferred, RecipientGone, UnsafeURL
@@ -255,6 +265,47 @@ async def test_status_card_is_finished_and_not_modified_is_ignored(rig: Any) -> 
     edits = [c for c in fake.called("editMessageText") if int(c.params["message_id"]) == card.message_id]
     assert len(edits) == 1  # the card was finished...
     assert fake.message(CHAT, card.message_id)["text"] == "Done."  # ...and its "not modified" answer ignored
+
+
+class _CardPresenter(PlainPresenter):
+    """Notices over the status card, and the card removed after a result (what the bot's presenter asks)."""
+
+    def failure(self, job: Job) -> Outgoing:
+        return attrs.evolve(super().failure(job), on_card=True)
+
+    def card_done(self, job: Job) -> str | CardEnd:
+        return CardEnd.REMOVE
+
+
+async def test_after_a_result_the_status_card_is_removed_when_the_presenter_says_so(rig: Any) -> None:
+    fake, messenger, bot = rig
+    messenger.presenter = _CardPresenter()
+    card = await bot.send_message(CHAT, "drawing… 12 s")
+    await messenger.deliver(job("https://kie.example/r/0.png", metadata={"card_message_id": card.message_id}))
+    assert [m["message_id"] for m in fake.deleted] == [card.message_id]
+    assert [m for m in fake.sent_to(CHAT) if m.get("photo")]
+
+
+async def test_a_failure_notice_is_written_over_the_status_card_once(rig: Any) -> None:
+    fake, messenger, bot = rig
+    messenger.presenter = _CardPresenter()
+    card = await bot.send_message(CHAT, "drawing… 12 s")
+    failed = job(status=JobStatus.FAILED, metadata={"card_message_id": card.message_id})
+
+    first = await messenger.deliver(failed)
+    again = await messenger.deliver(failed)  # a re-delivery after a crash: "not modified" counts as written
+
+    assert first.detail == again.detail == f"l:{card.message_id}"
+    assert len(fake.sent_to(CHAT)) == 1 and "failed" in fake.message(CHAT, card.message_id)["text"]
+    assert fake.deleted == []
+
+
+async def test_a_notice_for_a_card_that_is_gone_is_sent_as_a_new_message(rig: Any) -> None:
+    fake, messenger, _ = rig
+    messenger.presenter = _CardPresenter()
+    receipt = await messenger.deliver(job(status=JobStatus.FAILED, metadata={"card_message_id": 999_999}))
+    [notice] = fake.sent_to(CHAT)
+    assert receipt.detail == f"l:{notice['message_id']}" and "failed" in notice["text"]
 
 
 def test_captions_are_escaped_and_cut_to_1024_utf16_units() -> None:

@@ -18,7 +18,8 @@ Contract (every adapter passes ``tests/contract/test_bot_store_contract.py``):
   first record stays as it was. ``payments(user_id)`` lists that user's payments, oldest ``created_at`` first
   (ties in ``telegram_payment_charge_id`` order); an unknown user has none.
 - Values: timestamps are timezone-aware and come back as the same instant (a database adapter returns them in
-  UTC); ``locale`` is a language tag of at most 16 characters; ``chat_id`` and ``card_message_id`` are 64-bit.
+  UTC); ``locale`` is a language tag of at most 16 characters; ``chat_id``, ``card_message_id`` and
+  ``prompt_message_id`` are 64-bit.
 - A database adapter keeps all of this across restarts (a new store on the same database reads it back).
 The credits themselves are ledger entries in the ``JobStore`` (key ``stars:<charge id>``), never here.
 """
@@ -59,6 +60,8 @@ class Draft:
     """A URL KIE can fetch (KIE's own upload or a KIE result), never a Telegram file URL."""
     chat_id: int | None = None
     card_message_id: int | None = None
+    prompt_message_id: int | None = None
+    """The person's message the prompt came from (an edit of that message changes the prompt)."""
     job_id: str | None = None
     """Set once submitted."""
     updated_at: datetime

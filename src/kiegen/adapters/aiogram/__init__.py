@@ -2,13 +2,14 @@
 
 from kiegen.adapters.aiogram.messenger import AiogramMessenger, DeliveryLimits, parse_recipient, receipt_files
 from kiegen.adapters.aiogram.pacing import Pacer
-from kiegen.adapters.aiogram.presenter import Outgoing, PlainPresenter, Presenter
+from kiegen.adapters.aiogram.presenter import CardEnd, Outgoing, PlainPresenter, Presenter
 from kiegen.adapters.aiogram.redact import token_redaction
 from kiegen.adapters.aiogram.text import CAPTION_LIMIT, escape_cut
 
 __all__ = [
     "CAPTION_LIMIT",
     "AiogramMessenger",
+    "CardEnd",
     "DeliveryLimits",
     "Outgoing",
     "Pacer",

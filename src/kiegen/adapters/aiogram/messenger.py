@@ -9,6 +9,11 @@ Telegram caches a failed URL fetch, so a URL that failed on rung 1 is never sent
 error: it moves down the ladder. Several results go as albums (``sendMediaGroup``, 2-10 per album) followed by
 one message carrying the buttons.
 
+The status card (``metadata["card_message_id"]``, a message the app sent before the job started): a failure
+notice the presenter marks ``on_card`` is written over it (edited; sent as a new message only when the card
+cannot be edited, and "message is not modified" counts as written: the app may have written the same already);
+after a result, ``Presenter.card_done`` says whether the card gets a final text, is deleted or is left.
+
 Errors: 403 (blocked, deactivated) and "chat not found" → ``RecipientGone``; 429 → that chat is held for
 ``retry_after`` (others go on) and the call is repeated once when the wait is short, otherwise
 ``DeliveryDeferred(retry_after)`` hands the retry to the deliverer's schedule; ``migrate_to_chat_id`` is
@@ -47,7 +52,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InputMediaPhoto, Message
 
 from kiegen.adapters.aiogram.pacing import Pacer
-from kiegen.adapters.aiogram.presenter import Outgoing, PlainPresenter, Presenter
+from kiegen.adapters.aiogram.presenter import CardEnd, Outgoing, PlainPresenter, Presenter
 from kiegen.adapters.aiogram.text import CAPTION_LIMIT, TEXT_LIMIT, escape_cut
 from kiegen.adapters.httpkit import guarded_get
 from kiegen.core.errors import DeliveryDeferred, DownloadFailed, KiegenError, RecipientGone
@@ -161,14 +166,16 @@ class AiogramMessenger:
         if original is None:
             raise RecipientGone(f"not a Telegram recipient: {job.recipient!r}")
         chat = _Chat(self.chat_for(original))
+        on_card = False
         if job.status is JobStatus.SUCCEEDED and job.result_urls:
             await self._chat_action(chat.chat_id)
             receipt = await self._deliver_results(chat, job)
         else:
-            receipt = await self._deliver_notice(chat, job)
+            receipt, on_card = await self._deliver_notice(chat, job)
         if chat.chat_id != self.chat_for(original):
             self._migrated[original] = chat.chat_id
-        await self._finish_card(chat.chat_id, job)
+        if not on_card:
+            await self._finish_card(chat.chat_id, job)
         return Receipt(detail=receipt)
 
     # the ladder
@@ -316,31 +323,49 @@ class AiogramMessenger:
             log.warning("job %s: could not download the result ourselves: %s", job.id, exc, extra={"job_id": job.id})
             return None
 
-    async def _deliver_notice(self, chat: _Chat, job: Job) -> str:
+    async def _deliver_notice(self, chat: _Chat, job: Job) -> tuple[str, bool]:
+        """The notice, and whether it was written on the status card."""
         outgoing = self.presenter.failure(job)
         text = escape_cut(outgoing.text, TEXT_LIMIT)
+        card = job.metadata.get("card_message_id")
+        if outgoing.on_card and isinstance(card, int):
+            try:
+                await self._call(
+                    chat,
+                    lambda c: self.bot.edit_message_text(
+                        text=text, chat_id=c, message_id=card, parse_mode=ParseMode.HTML, reply_markup=outgoing.markup
+                    ),
+                )
+                return f"l:{card}", True
+            except _NextRung as exc:
+                if "not modified" in str(exc):
+                    return f"l:{card}", True
+                log.info("job %s: status card not editable (%s); sending the notice", job.id, exc)
         try:
             message = await self._call(
                 chat, lambda c: self.bot.send_message(c, text, parse_mode=ParseMode.HTML, reply_markup=outgoing.markup)
             )
         except _NextRung as exc:
             raise DeliveryDeferred(f"Telegram refused the notice: {exc}") from None
-        return f"l:{message.message_id}"
+        return f"l:{message.message_id}", False
 
     # the status card and chat actions are cosmetic: their failures never fail a delivery
 
     async def _finish_card(self, chat_id: int, job: Job) -> None:
         message_id = job.metadata.get("card_message_id")
-        text = self.presenter.card_done(job)
-        if not isinstance(message_id, int) or text is None:
+        end = self.presenter.card_done(job)
+        if not isinstance(message_id, int) or end is CardEnd.LEAVE:
             return
         try:
-            await self.bot.edit_message_text(
-                text=text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML
-            )
+            if end is CardEnd.REMOVE:
+                await self.bot.delete_message(chat_id, message_id)
+            else:
+                await self.bot.edit_message_text(
+                    text=end, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML
+                )
         except TelegramAPIError as exc:
             if "not modified" not in exc.message:
-                log.info("job %s: status card not edited: %s", job.id, exc.message)
+                log.info("job %s: status card not finished: %s", job.id, exc.message)
 
     async def _chat_action(self, chat_id: int) -> None:
         with contextlib.suppress(TelegramAPIError):

@@ -4,6 +4,7 @@ messenger escapes and cuts them); the status card's text is HTML, sent as given.
 
 from __future__ import annotations
 
+import enum
 from typing import Protocol
 
 import attrs
@@ -11,13 +12,24 @@ from aiogram.types import InlineKeyboardMarkup
 
 from kiegen.core.jobs import Job, JobStatus
 
-__all__ = ["Outgoing", "PlainPresenter", "Presenter"]
+__all__ = ["CardEnd", "Outgoing", "PlainPresenter", "Presenter"]
 
 
 @attrs.frozen(kw_only=True)
 class Outgoing:
     text: str
     markup: InlineKeyboardMarkup | None = None
+    on_card: bool = False
+    """For a failure notice: written over the job's status card (``metadata["card_message_id"]``) instead of
+    sent as a new message, when the job has a card (a new message when the card cannot be edited)."""
+
+
+class CardEnd(enum.Enum):
+    """What ``card_done`` may ask for besides a final text."""
+
+    LEAVE = "leave"
+    REMOVE = "remove"
+    """Delete the status card: the result just sent says everything."""
 
 
 class Presenter(Protocol):
@@ -31,8 +43,9 @@ class Presenter(Protocol):
         """The last rung of the ladder: the result as a link."""
         ...
 
-    def card_done(self, job: Job) -> str | None:
-        """The final HTML text of the status card (``metadata["card_message_id"]``), or None to leave it."""
+    def card_done(self, job: Job) -> str | CardEnd:
+        """The status card (``metadata["card_message_id"]``) once the job is delivered: its final HTML text,
+        ``CardEnd.REMOVE`` to delete it, or ``CardEnd.LEAVE``. Not asked after a notice written on the card."""
         ...
 
 
@@ -49,5 +62,5 @@ class PlainPresenter:
     def link(self, job: Job, url: str) -> str:
         return f"Your picture: {url}"
 
-    def card_done(self, job: Job) -> str | None:
+    def card_done(self, job: Job) -> str | CardEnd:
         return "Done." if job.status is JobStatus.SUCCEEDED else "Failed."

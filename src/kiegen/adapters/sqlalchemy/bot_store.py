@@ -29,6 +29,7 @@ _DRAFT_COLUMNS = (
     "image_url",
     "chat_id",
     "card_message_id",
+    "prompt_message_id",
     "job_id",
     "updated_at",
 )
@@ -162,6 +163,7 @@ def _draft_params(c: Conn, draft: Draft) -> dict[str, Any]:
         "image_url": draft.image_url,
         "chat_id": draft.chat_id,
         "card_message_id": draft.card_message_id,
+        "prompt_message_id": draft.prompt_message_id,
         "job_id": draft.job_id,
         "updated_at": c.ts(draft.updated_at),
     }
@@ -179,6 +181,7 @@ def _draft(c: Conn, row: Any) -> Draft:
         image_url=row["image_url"],
         chat_id=row["chat_id"],
         card_message_id=row["card_message_id"],
+        prompt_message_id=row["prompt_message_id"],
         job_id=row["job_id"],
         updated_at=updated_at,
     )

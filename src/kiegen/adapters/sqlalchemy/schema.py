@@ -237,4 +237,6 @@ drafts = sa.Table(
     sa.Column("card_message_id", sa.BigInteger, nullable=True),
     sa.Column("job_id", Key(), nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # The person's message the prompt came from (an edit of it changes the prompt); revision 0007.
+    sa.Column("prompt_message_id", sa.BigInteger, nullable=True),
 )

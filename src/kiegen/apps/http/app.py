@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from kiegen.apps.http.api import create_generation, get_generation, list_models
 from kiegen.apps.http.bodies import error
@@ -57,10 +57,12 @@ def create_app(
     resources: Sequence[AbstractAsyncContextManager[Any]] = (),
     webhooks: bool | None = None,
     limits: ServerLimits | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The app. ``resources`` are entered before the client and closed after it (e.g. a webhook messenger or
     the gateway's HTTP client); ``webhooks`` says whether ``webhook_url`` is accepted (default: the
-    settings have a webhook secret); ``limits`` gives the request body deadline (``BodyDeadline``)."""
+    settings have a webhook secret); ``limits`` gives the request body deadline (``BodyDeadline``); ``routes``
+    are mounted beside the service's own (the Telegram bot's webhook, when the bot serves this app)."""
     limits = limits or ServerLimits()
     metrics_ = metrics_ or Metrics()
     metrics_.delivery_stats = client.delivery_stats
@@ -88,7 +90,7 @@ def create_app(
         stats = client.delivery_stats
         log.info("client closed (deliveries: %d sent, %d deferred)", stats.sent, stats.deferred)
 
-    routes = [
+    own_routes = [
         Route(CALLBACK_PATH + "/{job_id}", kie_callback, methods=["POST"]),
         Route(CALLBACK_PATH, kie_callback, methods=["POST"]),
         Route("/v1/generations", create_generation, methods=["POST"]),
@@ -100,7 +102,7 @@ def create_app(
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(
-        routes=routes,
+        routes=[*own_routes, *routes],
         lifespan=lifespan,
         middleware=[Middleware(AccessLog), Middleware(BodyDeadline, timeout_s=limits.body_timeout_s)],
         exception_handlers={KiegenError: _kiegen_error},

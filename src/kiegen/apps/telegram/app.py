@@ -1,5 +1,10 @@
 """Wiring of the bot: the Bot (optionally pointed at another Bot API server), the messenger, the dispatcher
-with its routers, the progress watcher; and the two ways to run it, long polling and webhook."""
+with its routers, the progress watcher; and the two ways to run it, long polling and webhook.
+
+The process serves one ASGI app (uvicorn on ``KIEGEN_HOST:KIEGEN_PORT``, its lifespan off: the bot owns the
+client): ``kiegen.apps.http``'s app when ``KIEGEN_PUBLIC_URL`` is set (KIE callbacks, and its REST API), with the
+bot's webhook route (``TelegramWebhook``) mounted into it in webhook mode; the webhook route alone when
+``kiegen.apps.http``'s own dependencies are not installed; nothing in long polling without a public URL."""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import anyio
 import anyio.abc
 import attrs
 import httpx
+import uvicorn
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -21,6 +28,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from kiegen.adapters.aiogram import AiogramMessenger, DeliveryLimits, Pacer
 from kiegen.adapters.memory import InMemoryBotStore
@@ -28,21 +37,23 @@ from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
 from kiegen.adapters.sqlalchemy.leader import LeaderLock, lead, leader_lock
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 from kiegen.apps.telegram.cards import set_commands
-from kiegen.apps.telegram.config import BotConfig
+from kiegen.apps.telegram.config import WEBHOOK_PATH, BotConfig
 from kiegen.apps.telegram.deps import Deps
 from kiegen.apps.telegram.i18n import Catalog
-from kiegen.apps.telegram.middleware import LocaleMiddleware
+from kiegen.apps.telegram.middleware import LocaleMiddleware, OwnerCheck
 from kiegen.apps.telegram.payments import payload_key
 from kiegen.apps.telegram.presenter import BotPresenter
 from kiegen.apps.telegram.progress import ProgressWatcher
+from kiegen.apps.telegram.prompts import Joiner
 from kiegen.apps.telegram.routers import routers
+from kiegen.apps.telegram.webhook import TelegramWebhook
 from kiegen.bootstrap import build, registry_for
 from kiegen.client import Client
 from kiegen.ports.bot import BotStore
 from kiegen.ports.messaging import Messenger
 from kiegen.settings import Settings
 
-__all__ = ["BotApp", "bot_store_for", "build_dispatcher", "create_bot", "create_messenger", "make_deps"]
+__all__ = ["BotApp", "bot_store_for", "build_dispatcher", "create_bot", "create_messenger", "make_deps", "one_app"]
 
 log = logging.getLogger("kiegen.apps.telegram")
 
@@ -81,8 +92,8 @@ def make_deps(
     progress = ProgressWatcher(
         client,
         bot,
-        progress_text=presenter.card_progress,
-        done_text=presenter.card_done,
+        progress=presenter.card_progress,
+        final=presenter.card_final,
         tick_s=config.progress_tick_s,
     )
     return Deps(
@@ -93,6 +104,7 @@ def make_deps(
         messenger=messenger,
         progress=progress,
         payload_key=payload_key(bot.token),
+        joiner=Joiner(window_s=config.split_window_s),
     )
 
 
@@ -107,10 +119,42 @@ def bot_store_for(client: Client) -> BotStore:
 def build_dispatcher(deps: Deps, *, storage: BaseStorage | None = None) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage or MemoryStorage())
     dispatcher["deps"] = deps
-    dispatcher.update.outer_middleware(LocaleMiddleware())
+    dispatcher.update.outer_middleware(LocaleMiddleware(deps.catalog))
+    dispatcher.callback_query.outer_middleware(OwnerCheck())
     for router in routers():
         dispatcher.include_router(router)
     return dispatcher
+
+
+def one_app(client: Client, settings: Settings, routes: Sequence[BaseRoute] = ()) -> Starlette | None:
+    """The process's ASGI app: ``kiegen.apps.http`` on the bot's client (when KIEGEN_PUBLIC_URL is set) with
+    ``routes`` mounted into it, else ``routes`` alone, else None. Built before the client is entered (the HTTP
+    app wraps the client's messenger to count deliveries)."""
+    if settings.public_url:
+        try:
+            from kiegen.apps.http.app import create_app
+        except ImportError:
+            log.warning(
+                "kiegen.apps.http is not installed: KIE callbacks are not served here (polling still completes jobs)"
+            )
+        else:
+            return create_app(client, settings, routes=routes)
+    return Starlette(routes=list(routes)) if routes else None
+
+
+async def serve_asgi(asgi: Starlette, *, host: str, port: int) -> None:
+    """Serve until cancelled, then stop the way uvicorn stops (``should_exit``): requests in flight end and the
+    listening socket is closed; a cancelled ``serve()`` would leave it open."""
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="off", log_config=None)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(task)
+    finally:
+        if not task.done():
+            server.should_exit = True
+            with anyio.CancelScope(shield=True):
+                await task
 
 
 @attrs.define(kw_only=True)
@@ -128,6 +172,8 @@ class BotApp:
     client: Client
     deps: Deps
     dispatcher: Dispatcher
+    webhook: TelegramWebhook | None = None
+    asgi: Starlette | None = None
     leader_check_s: float = 5.0
     leader_retry_s: float = 2.0
     leading: bool = attrs.field(default=False, init=False)
@@ -151,8 +197,22 @@ class BotApp:
         client = build(settings, messengers=[messenger, *extra_messengers], **(client_options or {}))
         messenger.crash_hook = client.ctx.crash_hook  # KIEGEN_CRASH_AT (tests only) arms mid_download here too
         deps = make_deps(client, bot, messenger, catalog, bots=bots or bot_store_for(client), config=config)
+        dispatcher = build_dispatcher(deps)
+        webhook = None
+        if config.webhook:
+            if not config.webhook_secret or not settings.public_url:
+                raise ValueError("webhook mode needs KIEGEN_TELEGRAM_WEBHOOK_SECRET and KIEGEN_PUBLIC_URL")
+            webhook = TelegramWebhook(bot, dispatcher, secret=config.webhook_secret)
+        asgi = one_app(client, settings, webhook.routes() if webhook is not None else ())
         return cls(
-            settings=settings, config=config, bot=bot, client=client, deps=deps, dispatcher=build_dispatcher(deps)
+            settings=settings,
+            config=config,
+            bot=bot,
+            client=client,
+            deps=deps,
+            dispatcher=dispatcher,
+            webhook=webhook,
+            asgi=asgi,
         )
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -176,22 +236,33 @@ class BotApp:
             self._scope.cancel()
 
     async def _serve(self, tg: anyio.abc.TaskGroup, task_status: anyio.abc.TaskStatus[None]) -> None:
-        from kiegen.apps.telegram.webhook import callbacks_app, serve_asgi, serve_webhook
-
-        if self.config.webhook:
-            await tg.start(self.deps.progress.run)
-            await set_commands(self.bot, self.deps.catalog)
-            await serve_webhook(self, task_status=task_status)
+        if self.webhook is not None:
+            await self._serve_webhook(tg, self.webhook, task_status)
             return
-        callbacks = callbacks_app(self)
-        if callbacks is not None:
-            tg.start_soon(serve_asgi, self, callbacks)
+        if self.asgi is not None:
+            tg.start_soon(partial(serve_asgi, self.asgi, host=self.settings.host, port=self.settings.port))
         task_status.started()
         lock = self._leader_lock()
         if lock is None:
             await self._poll()
         else:
             await lead(lock, self._poll, retry_s=self.leader_retry_s, check_s=self.leader_check_s)
+
+    async def _serve_webhook(
+        self, tg: anyio.abc.TaskGroup, webhook: TelegramWebhook, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        assert self.asgi is not None and self.config.webhook_secret is not None
+        async with webhook.running():
+            await tg.start(self.deps.progress.run)
+            await set_commands(self.bot, self.deps.catalog)
+            tg.start_soon(partial(serve_asgi, self.asgi, host=self.settings.host, port=self.settings.port))
+            await self.bot.set_webhook(
+                f"{self.settings.public_url}{WEBHOOK_PATH}",
+                secret_token=self.config.webhook_secret,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+            task_status.started()
+            await anyio.sleep_forever()
 
     def _leader_lock(self) -> LeaderLock | None:
         store = self.client.store

@@ -3,8 +3,9 @@
 - ``KIEGEN_TELEGRAM_PACKS``: Stars packs as ``CREDITS=STARS`` pairs, comma-separated (default ``100=50,500=200``).
 - ``KIEGEN_TELEGRAM_MAX_CONCURRENT``: generations one user may have running at once (default 2).
 - ``KIEGEN_TELEGRAM_WEBHOOK=1``: webhook mode instead of long polling; then ``KIEGEN_TELEGRAM_WEBHOOK_SECRET``
-  (the ``X-Telegram-Bot-Api-Secret-Token``, 1-256 of ``A-Za-z0-9_-``) is required and ``KIEGEN_PUBLIC_URL``
-  is where Telegram posts (``<public url>/telegram/webhook``).
+  (the ``X-Telegram-Bot-Api-Secret-Token``: 16-256 of ``A-Za-z0-9_-``; Telegram allows shorter ones, but a
+  short secret can be guessed) is required and ``KIEGEN_PUBLIC_URL`` is where Telegram posts
+  (``<public url>/telegram/webhook``).
 The daily free quota is kiegen's ``KIEGEN_FREE_QUOTA``; prices are kiegen's ``KIEGEN_PRICES``.
 """
 
@@ -19,7 +20,10 @@ from kiegen.core.errors import ConfigurationError
 
 __all__ = ["BotConfig", "Pack", "parse_packs"]
 
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]+$")
+MIN_SECRET = 16
+MAX_SECRET = 256
+_MAKE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 WEBHOOK_PATH = "/telegram/webhook"
 
 
@@ -47,6 +51,19 @@ def parse_packs(raw: str) -> tuple[Pack, ...]:
     return tuple(packs)
 
 
+def _check_secret(secret: str) -> None:
+    """The secret's value never goes into the message (it is a credential); its length does."""
+    if not _SECRET.match(secret):
+        raise ConfigurationError(
+            f"KIEGEN_TELEGRAM_WEBHOOK_SECRET may hold only A-Z a-z 0-9 _ - (make one with {_MAKE_SECRET})"
+        )
+    if not MIN_SECRET <= len(secret) <= MAX_SECRET:
+        raise ConfigurationError(
+            f"KIEGEN_TELEGRAM_WEBHOOK_SECRET has {len(secret)} characters; it needs {MIN_SECRET}-{MAX_SECRET}"
+            f" (make one with {_MAKE_SECRET})"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class BotConfig:
     packs: tuple[Pack, ...] = (Pack(100, 50), Pack(500, 200))
@@ -55,6 +72,8 @@ class BotConfig:
     webhook_secret: str | None = attrs.field(default=None, repr=False)
     history_page: int = 5
     progress_tick_s: float = 5.0
+    split_window_s: float = 1.0
+    """How long a text long enough to be the first part of a split message waits for the rest."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BotConfig:
@@ -65,9 +84,10 @@ class BotConfig:
         secret = env.get("KIEGEN_TELEGRAM_WEBHOOK_SECRET", "").strip() or None
         if webhook and secret is None:
             raise ConfigurationError(
-                "KIEGEN_TELEGRAM_WEBHOOK=1 needs KIEGEN_TELEGRAM_WEBHOOK_SECRET (1-256 characters A-Z a-z 0-9 _ -)"
+                f"KIEGEN_TELEGRAM_WEBHOOK=1 needs KIEGEN_TELEGRAM_WEBHOOK_SECRET ({MIN_SECRET}-{MAX_SECRET} characters"
+                f" A-Z a-z 0-9 _ -; make one with {_MAKE_SECRET})"
             )
-        if secret is not None and not _SECRET.match(secret):
-            raise ConfigurationError("KIEGEN_TELEGRAM_WEBHOOK_SECRET may hold only A-Z a-z 0-9 _ - (1-256 characters)")
+        if secret is not None:
+            _check_secret(secret)
         packs = parse_packs(env.get("KIEGEN_TELEGRAM_PACKS", "")) or cls().packs
         return cls(packs=packs, max_concurrent=int(raw_max), webhook=webhook, webhook_secret=secret)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -11,12 +12,14 @@ from kiegen.adapters.aiogram import AiogramMessenger
 from kiegen.apps.telegram.config import BotConfig
 from kiegen.apps.telegram.i18n import Catalog
 from kiegen.apps.telegram.progress import ProgressWatcher
+from kiegen.apps.telegram.prompts import Joiner
 from kiegen.client import Client
 from kiegen.core.billing import utc_day
-from kiegen.core.models import InputSpec, ModelSpec
+from kiegen.core.jobs import Job
+from kiegen.core.models import ModelKind, ModelSpec
 from kiegen.ports.bot import BotStore
 
-__all__ = ["Deps", "enum_inputs", "new_draft_id", "user_key"]
+__all__ = ["Deps", "Quota", "new_draft_id", "telegram_id", "user_key"]
 
 
 def user_key(telegram_user_id: int) -> str:
@@ -24,13 +27,32 @@ def user_key(telegram_user_id: int) -> str:
     return f"tg:{telegram_user_id}"
 
 
-def new_draft_id() -> str:
-    return uuid.uuid4().hex[:16]
+def telegram_id(user_id: str | None) -> int | None:
+    """The Telegram user id back from kiegen's (None for a user that is not a Telegram one)."""
+    if user_id is None or not user_id.startswith("tg:") or not user_id[3:].lstrip("-").isdigit():
+        return None
+    return int(user_id[3:])
 
 
-def enum_inputs(spec: ModelSpec) -> list[InputSpec]:
-    """The inputs offered as buttons: those with a fixed set of values."""
-    return [i for i in spec.inputs if i.enum]
+def new_draft_id(origin: str | None = None) -> str:
+    """A random id, or one derived from ``origin`` (the message a draft came from): an update Telegram sends
+    again (a new polling leader re-reads the last unconfirmed batch) makes the same draft, and so the same job."""
+    if origin is None:
+        return uuid.uuid4().hex[:16]
+    return hashlib.sha256(f"kiegen draft {origin}".encode()).hexdigest()[:16]
+
+
+@attrs.frozen
+class Quota:
+    total: int | None
+    """Free generations per day; None: unlimited."""
+    left: int | None
+    reset_in: timedelta
+    """Until the next UTC midnight, when the count starts again."""
+
+    @property
+    def exhausted(self) -> bool:
+        return self.left is not None and self.left <= 0
 
 
 @attrs.define(kw_only=True)
@@ -42,25 +64,52 @@ class Deps:
     messenger: AiogramMessenger
     progress: ProgressWatcher
     payload_key: bytes = attrs.field(repr=False)
+    joiner: Joiner = attrs.field(factory=Joiner)
 
     def models(self) -> list[ModelSpec]:
         """The models the operator offers in the bot (``KIEGEN_MODELS_ENABLED``)."""
         return list(self.client.registry.enabled_models())
 
-    def model_index(self, model_id: str) -> int:
-        return [m.id for m in self.models()].index(model_id)
-
     def now(self) -> datetime:
         return self.client.clock.now()
 
-    async def free_left(self, user_id: str) -> int | None:
-        """Free generations left today, or None when there is no daily quota."""
-        quota = self.client.free_quota
-        if quota is None:
-            return None
-        used = await self.client.store.free_uses(user_id, utc_day(self.now()))
-        return max(0, quota - used)
+    @property
+    def all_free(self) -> bool:
+        """No model costs credits: balances and Stars packs are beside the point and not shown."""
+        return all(spec.price <= 0 for spec in self.models())
 
-    async def running(self, user_id: str) -> int:
+    def default_model(self, *, edit: bool) -> ModelSpec | None:
+        """The model a prompt (``edit=False``) or a photo (``edit=True``) goes to when the person has not chosen
+        one: the first free one of the right kind, else the first of that kind (an edit model before an
+        image-to-image one)."""
+        if edit:
+            kinds = [
+                [m for m in self.models() if m.kind is ModelKind.EDIT],
+                [m for m in self.models() if m.needs_image],
+            ]
+        else:
+            kinds = [[m for m in self.models() if not m.needs_image]]
+        for candidates in kinds:
+            free = [m for m in candidates if m.price <= 0]
+            if free or candidates:
+                return (free or candidates)[0]
+        return None
+
+    async def quota(self, user_id: str) -> Quota:
+        now = self.now()
+        day = utc_day(now)
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
+        reset_in = midnight - now
+        total = self.client.free_quota
+        if total is None:
+            return Quota(total=None, left=None, reset_in=reset_in)
+        used = await self.client.store.free_uses(user_id, day)
+        return Quota(total=total, left=max(0, total - used), reset_in=reset_in)
+
+    async def running(self, user_id: str, *, chat_id: int | None = None) -> list[Job]:
+        """The user's jobs still running (in ``chat_id`` only, when given), newest first."""
         jobs = await self.client.jobs(user_id=user_id, limit=max(20, self.config.max_concurrent * 4))
-        return sum(1 for job in jobs if not job.terminal)
+        running = [job for job in jobs if not job.terminal]
+        if chat_id is not None:
+            running = [job for job in running if job.recipient == f"telegram:{chat_id}"]
+        return running

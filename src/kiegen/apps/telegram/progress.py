@@ -1,9 +1,10 @@
-"""Progress of the status card: queued → generating (seconds since KIE accepted the task) → done.
+"""Progress of the status card: queued → drawing (seconds since KIE accepted the task), with a Stop button.
 
 Handlers only create jobs; this watcher follows each running job of the bot (woken by the Notifier, and every
 ``tick_s`` to advance the seconds) and edits its card, with an ``upload_photo`` chat action while it runs.
-When it sees the job terminal it writes the card's final text too: the messenger does the same after
-delivering, and whichever edit comes last, both write the same text, so the card always ends "done".
+When it sees the job end it writes the card's final screen (``final``: the failure notice, or the stopped
+notice of a cancelled job; nothing for a success, whose card the messenger deletes after the result), the same
+as the messenger writes, so that a progress edit that lands late is overwritten and the card always ends right.
 On start-up it resumes every unfinished job that has a card: a restart loses nothing.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -22,6 +24,9 @@ from aiogram.exceptions import TelegramAPIError
 from kiegen.client import Client
 from kiegen.core.jobs import Job, JobStatus
 from kiegen.services.context import sleep_or_wake
+
+if TYPE_CHECKING:
+    from kiegen.apps.telegram.screens import Screen
 
 __all__ = ["ProgressWatcher"]
 
@@ -34,14 +39,14 @@ class ProgressWatcher:
         client: Client,
         bot: Bot,
         *,
-        progress_text: Callable[[Job, int | None], str],
-        done_text: Callable[[Job], str | None],
+        progress: Callable[[Job, int | None], Screen],
+        final: Callable[[Job], Screen | None],
         tick_s: float = 5.0,
     ) -> None:
         self.client = client
         self.bot = bot
-        self.progress_text = progress_text
-        self.done_text = done_text
+        self.progress = progress
+        self.final = final
         self.tick_s = tick_s
         self._tg: anyio.abc.TaskGroup | None = None
         self._active: set[str] = set()
@@ -76,24 +81,30 @@ class ProgressWatcher:
                     if job is None or card is None:
                         return
                     if job.terminal:
-                        await self._edit(card, self.done_text(job))
+                        final = self.final(job)
+                        if final is not None:
+                            await self._edit(card, final)
                         return
                     elapsed = int((clock.now() - (job.submitted_at or job.created_at)).total_seconds())
-                    text = self.progress_text(job, max(0, elapsed))
-                    if text != shown:
-                        shown = text
-                        await self._edit(card, text)
+                    screen = self.progress(job, max(0, elapsed))
+                    if screen != shown:
+                        shown = screen
+                        await self._edit(card, screen)
                     if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
                         await self._action(card[0])
                     await sleep_or_wake(clock, self.tick_s, subscription.wait)
         finally:
             self._active.discard(job_id)
 
-    async def _edit(self, card: tuple[int, int], text: str | None) -> None:
-        if text is None:
-            return
+    async def _edit(self, card: tuple[int, int], screen: Screen) -> None:
         try:
-            await self.bot.edit_message_text(text=text, chat_id=card[0], message_id=card[1], parse_mode=ParseMode.HTML)
+            await self.bot.edit_message_text(
+                text=screen.text,
+                chat_id=card[0],
+                message_id=card[1],
+                parse_mode=ParseMode.HTML,
+                reply_markup=screen.markup,
+            )
             self.edits += 1
         except TelegramAPIError as exc:
             if "not modified" not in exc.message:

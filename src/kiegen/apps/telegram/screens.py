@@ -1,24 +1,29 @@
-"""Screens of the card: each returns the text and the keyboard, in the user's language. No I/O here beyond
-reading balances through ``deps``."""
+"""Screens: each returns the text and the keyboard, in the user's language, with buttons that belong to
+``owner`` (a Telegram user id). No I/O here beyond reading balances and quotas through ``deps``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import attrs
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from kiegen.apps.telegram.callbacks import Gen, HistItem, HistPage, Lang, Menu, Opt, Pack, Pick, Res
-from kiegen.apps.telegram.deps import Deps, enum_inputs
+from kiegen.apps.telegram.callbacks import (
+    DraftAct,
+    Gen,
+    Menu,
+    Opt,
+    Pick,
+    Val,
+)
+from kiegen.apps.telegram.deps import Deps, Quota, user_key
 from kiegen.apps.telegram.i18n import Markup, Translator
-from kiegen.core.billing import LedgerKind
-from kiegen.core.jobs import Job, JobStatus
+from kiegen.apps.telegram.options import Option, name_label, offered, value_label
 from kiegen.core.models import ModelSpec
 from kiegen.ports.bot import Draft
 
 __all__ = ["Screen"]
-
-LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
 
 
 @attrs.frozen
@@ -35,11 +40,12 @@ def keyboard(rows: Sequence[Sequence[InlineKeyboardButton]]) -> InlineKeyboardMa
     return InlineKeyboardMarkup(inline_keyboard=[list(row) for row in rows if row])
 
 
-def nav_row(tr: Translator) -> list[InlineKeyboardButton]:
-    return [
-        button(tr.plain("btn_back"), Menu(a="back").pack()),
-        button(tr.plain("btn_cancel"), Menu(a="cancel").pack()),
-    ]
+def pairs(buttons: Sequence[InlineKeyboardButton], width: int = 2) -> list[list[InlineKeyboardButton]]:
+    return [list(buttons[i : i + width]) for i in range(0, len(buttons), width)]
+
+
+def menu_only(tr: Translator, owner: int) -> InlineKeyboardMarkup:
+    return keyboard([[button(tr.plain("btn_menu"), Menu(u=owner, a="home").pack())]])
 
 
 def excerpt(text: str | None, limit: int = 60) -> str:
@@ -47,191 +53,173 @@ def excerpt(text: str | None, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-async def welcome(deps: Deps, tr: Translator, user_id: str) -> Screen:
-    left = await deps.free_left(user_id)
+def when(tr: Translator, moment: datetime, now: datetime) -> str:
+    """Recent moments relative to now ("5 h ago"), older ones by date: no time zone is needed either way."""
+    span = now - moment
+    return tr.ago(span) if timedelta(0) <= span < timedelta(days=1) else moment.strftime("%d.%m")
+
+
+def quota_text(tr: Translator, quota: Quota) -> str:
+    if quota.total is None or quota.left is None:
+        return tr("quota_unlimited")
+    if quota.exhausted:
+        return tr("quota_none", wait=tr.duration(quota.reset_in))
+    return tr("quota_left", n=quota.left, total=quota.total)
+
+
+# menu, models
+
+
+async def welcome(deps: Deps, tr: Translator, owner: int, *, private: bool = True) -> Screen:
+    user_id = user_key(owner)
+    lines = [quota_text(tr, await deps.quota(user_id))]
     balance = await deps.client.store.balance(user_id)
-    text = tr("welcome", free=tr.plain("free_unlimited") if left is None else left, balance=balance)
-    return Screen(
-        text,
-        keyboard(
-            [
-                [button(tr.plain("btn_create"), Menu(a="create").pack())],
-                [button(tr.plain("btn_edit"), Menu(a="edit").pack())],
-                [
-                    button(tr.plain("btn_balance"), Menu(a="balance").pack()),
-                    button(tr.plain("btn_history"), Menu(a="history").pack()),
-                ],
-                [button(tr.plain("btn_language"), Menu(a="language").pack())],
-            ]
-        ),
-    )
+    show_balance = private and (not deps.all_free or balance > 0)  # a balance is nobody else's business
+    if show_balance:
+        lines.append(tr("balance_line", n=balance))
+    rows = [[button(tr.plain("btn_create"), Menu(u=owner, a="create").pack())]]
+    if any(spec.needs_image for spec in deps.models()):
+        rows.append([button(tr.plain("btn_edit"), Menu(u=owner, a="edit").pack())])
+    second = [button(tr.plain("btn_history"), Menu(u=owner, a="history").pack())]
+    if not deps.all_free:
+        second.insert(0, button(tr.plain("btn_balance"), Menu(u=owner, a="balance").pack()))
+    rows.append(second)
+    rows.append([button(tr.plain("btn_language"), Menu(u=owner, a="language").pack())])
+    return Screen(tr("welcome", lines=Markup("\n".join(lines))), keyboard(rows))
 
 
-async def models(deps: Deps, tr: Translator, user_id: str, *, edit: bool) -> Screen:
-    left = await deps.free_left(user_id)
+def model_label(tr: Translator, spec: ModelSpec, quota: Quota) -> str:
+    clip = " 📎" if spec.needs_image else ""
+    if spec.price > 0:
+        return tr.plain("model_paid", title=spec.title, clip=clip, price=spec.price)
+    if quota.left is None:
+        return tr.plain("model_free_unlimited", title=spec.title, clip=clip)
+    if quota.exhausted:
+        return tr.plain("model_free_none", title=spec.title, clip=clip, wait=tr.duration(quota.reset_in))
+    return tr.plain("model_free", n=quota.left, title=spec.title, clip=clip)
+
+
+async def models(deps: Deps, tr: Translator, owner: int, *, edit: bool, draft_id: str = "") -> Screen:
+    quota = await deps.quota(user_key(owner))
     rows = []
     for index, spec in enumerate(deps.models()):
         if edit and not spec.needs_image:
             continue
-        clip = " 📎" if spec.needs_image else ""
-        if spec.price > 0:
-            label = tr.plain("model_paid", title=spec.title, clip=clip, price=spec.price)
-        elif left is None:
-            label = tr.plain("model_free_unlimited", title=spec.title, clip=clip)
-        else:
-            label = tr.plain("model_free", title=spec.title, clip=clip, left=left)
-        rows.append([button(label, Pick(m=index, edit=int(edit)).pack())])
-    rows.append(nav_row(tr))
+        rows.append([button(model_label(tr, spec, quota), Pick(u=owner, m=index, e=int(edit), d=draft_id).pack())])
+    back = DraftAct(u=owner, d=draft_id, a="card") if draft_id else Menu(u=owner, a="home")
+    rows.append([button(tr.plain("btn_back"), back.pack())])
     return Screen(tr("pick_model_edit" if edit else "pick_model"), keyboard(rows))
 
 
-def option_lines(tr: Translator, spec: ModelSpec, draft: Draft) -> str:
-    lines = []
-    for spec_input in enum_inputs(spec):
-        name_key = f"opt_{spec_input.name}"
-        name = tr.plain(name_key) if tr.catalog.has(name_key) else spec_input.name
-        value = draft.options.get(spec_input.name, spec_input.default)
-        lines.append(tr("option_line", name=name, value=tr.plain("option_unset") if value is None else value))
-    return "\n".join(lines)
+# the draft's card
 
 
-def settings(deps: Deps, tr: Translator, spec: ModelSpec, draft: Draft) -> Screen:
-    rows: list[list[InlineKeyboardButton]] = []
-    for i, spec_input in enumerate(enum_inputs(spec)):
-        current = draft.options.get(spec_input.name, spec_input.default)
-        values = list(spec_input.enum or ())
-        row: list[InlineKeyboardButton] = []
-        for v, value in enumerate(values):
-            mark = "• " if value == current else ""
-            row.append(button(f"{mark}{value}", Opt(i=i, v=v).pack()))
-            if len(row) == 3:
-                rows.append(row)
-                row = []
-        rows.append(row)
-    rows.append(nav_row(tr))
-    key = "settings_edit" if spec.needs_image and not draft.image_url else "settings"
-    return Screen(tr(key, title=spec.title, options=Markup(option_lines(tr, spec, draft))), keyboard(rows))
+@attrs.frozen
+class Readiness:
+    """What a draft still lacks, and whether it can be generated now."""
+
+    needs_photo: bool
+    needs_prompt: bool
+    short_by: int
+    """Credits missing for a paid model (0: enough)."""
+    quota_exhausted: bool
+
+    @property
+    def complete(self) -> bool:
+        return not self.needs_photo and not self.needs_prompt
+
+    @property
+    def can_start(self) -> bool:
+        return self.complete and not self.short_by and not self.quota_exhausted
 
 
-def ask_photo(tr: Translator, spec: ModelSpec, draft: Draft) -> Screen:
-    return Screen(tr("ask_photo", title=spec.title, prompt=excerpt(draft.prompt, 200)), keyboard([nav_row(tr)]))
-
-
-def price_text(tr: Translator, price: int) -> str:
-    return tr.plain("price_credits", price=price) if price > 0 else tr.plain("price_free")
-
-
-async def confirm(deps: Deps, tr: Translator, spec: ModelSpec, draft: Draft) -> Screen:
+async def readiness(deps: Deps, spec: ModelSpec, draft: Draft) -> tuple[Readiness, Quota, int]:
+    quota = await deps.quota(draft.user_id)
     balance = await deps.client.store.balance(draft.user_id)
-    values = {
-        "title": spec.title,
-        "options": Markup(option_lines(tr, spec, draft)),
-        "prompt": excerpt(draft.prompt, 300),
-        "photo": Markup(tr("confirm_photo")) if draft.image_url else "",
-        "price": price_text(tr, spec.price),
-    }
-    if spec.price > balance:
-        text = tr("confirm_short", balance=balance, needed=spec.price - balance, **values)
-        action = button(tr.plain("btn_topup"), Menu(a="balance").pack())
-    else:
-        text = tr("confirm", after=balance - spec.price, **values)
-        action = button(tr.plain("btn_generate"), Gen(d=draft.id).pack())
-    return Screen(text, keyboard([[action], nav_row(tr)]))
-
-
-async def balance(deps: Deps, tr: Translator, user_id: str) -> Screen:
-    store = deps.client.store
-    left = await deps.free_left(user_id)
-    entries = (await store.ledger(user_id))[-5:]
-    lines = []
-    for entry in reversed(entries):
-        if entry.kind is LedgerKind.CAPTURE:
-            continue
-        sign = "+" if entry.delta > 0 else "-" if entry.delta < 0 else ""
-        lines.append(
-            tr(
-                "entry_line",
-                date=entry.created_at.strftime("%d.%m %H:%M"),
-                sign=sign,
-                amount=entry.amount,
-                kind=tr.plain(f"kind_{entry.kind.value}"),
-            )
-        )
-    text = tr(
-        "balance",
-        balance=await store.balance(user_id),
-        free=tr.plain("free_unlimited") if left is None else left,
-        entries=Markup("\n".join(lines) if lines else tr("entries_none")),
+    ready = Readiness(
+        needs_photo=spec.needs_image and not draft.image_url,
+        needs_prompt=not draft.prompt,
+        short_by=max(0, spec.price - balance) if spec.price > 0 else 0,
+        quota_exhausted=spec.price <= 0 and quota.exhausted,
     )
-    rows = [
-        [button(tr.plain("pack_button", credits=p.credits, stars=p.stars), Pack(i=i).pack())]
-        for i, p in enumerate(deps.config.packs)
-    ]
-    rows.append([button(tr.plain("btn_menu"), Menu(a="home").pack())])
-    return Screen(text, keyboard(rows))
+    return ready, quota, balance
 
 
-def history(deps: Deps, tr: Translator, jobs: Sequence[Job], page: int, more: bool) -> Screen:
-    if not jobs and page == 0:
-        return Screen(tr("history_empty"), keyboard([[button(tr.plain("btn_menu"), Menu(a="home").pack())]]))
-    icons = {JobStatus.SUCCEEDED: "✅", JobStatus.FAILED: "⚠️", JobStatus.TIMED_OUT: "⌛"}
-    lines = [tr("history_title", page=page + 1)]
-    rows: list[list[InlineKeyboardButton]] = []
-    registry = deps.client.registry
-    for n, job in enumerate(jobs, start=1):
-        title = registry.get(job.model).title if job.model in registry else job.model
-        if job.price > 0 and job.terminal and not job.charged:
-            price = tr.plain("history_refunded")
-        else:
-            price = price_text(tr, job.price)
-        line = tr(
-            "history_line",
-            icon=icons.get(job.status, "⏳"),
-            date=job.created_at.strftime("%d.%m %H:%M"),
-            title=title,
-            prompt=excerpt(str(job.inputs.get("prompt", "")), 40),
-            price=price,
+def _value(tr: Translator, option: Option, draft: Draft) -> str:
+    return value_label(tr, option.name, option.current(draft.options))
+
+
+def option_lines(tr: Translator, spec: ModelSpec, draft: Draft) -> list[str]:
+    return [tr("option_line", name=name_label(tr, o.name), value=_value(tr, o, draft)) for o in offered(spec)]
+
+
+def _price_lines(tr: Translator, spec: ModelSpec, ready: Readiness, quota: Quota, balance: int) -> list[str]:
+    if spec.price > 0:
+        if ready.short_by:
+            return [tr("price_short", n=spec.price, balance=balance), tr("hint_short", n=ready.short_by)]
+        return [tr("price_paid", n=spec.price, balance=balance, after=balance - spec.price)]
+    if quota.total is None or quota.left is None:
+        return [tr("price_free_unlimited")]
+    if quota.exhausted:
+        return [tr("price_free_none", wait=tr.duration(quota.reset_in))]
+    return [tr("price_free_left", n=quota.left, total=quota.total)]
+
+
+def _hint(tr: Translator, spec: ModelSpec, ready: Readiness) -> str | None:
+    if ready.needs_photo:
+        return tr("hint_photo")
+    if ready.needs_prompt:
+        return tr("hint_edit_prompt" if spec.needs_image else "hint_prompt")
+    return tr("hint_ready") if ready.can_start else None
+
+
+async def draft_card(deps: Deps, tr: Translator, spec: ModelSpec, draft: Draft, owner: int) -> Screen:
+    """Model, settings, prompt, photo, price (or the free quota, with when it comes back), and what is still
+    missing; Generate when nothing is (the one confirm), Top up when credits are short."""
+    ready, quota, balance = await readiness(deps, spec, draft)
+    lines = [tr("card_head", title=spec.title), *option_lines(tr, spec, draft)]
+    if draft.prompt:
+        lines.append(tr("prompt_line", prompt=excerpt(draft.prompt, 300)))
+    if draft.image_url:
+        lines.append(tr("photo_line"))
+    lines.append("")
+    lines.extend(_price_lines(tr, spec, ready, quota, balance))
+    hint = _hint(tr, spec, ready)
+    if hint:
+        lines.append(hint)
+    option_buttons = [
+        button(
+            tr.plain(
+                "option_line", name=name_label(tr, o.name), value=value_label(tr, o.name, o.current(draft.options))
+            ),
+            Opt(u=owner, d=draft.id, i=i).pack(),
         )
-        lines.append(f"{n}. {line}")
-        if job.status is JobStatus.SUCCEEDED:
-            rows.append([button(f"{n}. {excerpt(title, 20)}", HistItem(j=job.id).pack())])
-    paging = []
-    if page > 0:
-        paging.append(button(tr.plain("btn_prev"), HistPage(p=page - 1).pack()))
-    if more:
-        paging.append(button(tr.plain("btn_next"), HistPage(p=page + 1).pack()))
-    rows.append(paging)
-    rows.append([button(tr.plain("btn_menu"), Menu(a="home").pack())])
+        for i, o in enumerate(offered(spec))
+    ]
+    rows = pairs(option_buttons)
+    if ready.complete and ready.short_by:
+        rows.append([button(tr.plain("btn_topup"), Menu(u=owner, a="balance").pack())])
+    elif ready.can_start:
+        label = tr.plain("btn_generate_paid", price=spec.price) if spec.price > 0 else tr.plain("btn_generate")
+        rows.append([button(label, Gen(u=owner, d=draft.id).pack())])
+    rows.append(
+        [
+            button(tr.plain("btn_model"), DraftAct(u=owner, d=draft.id, a="models").pack()),
+            button(tr.plain("btn_cancel"), DraftAct(u=owner, d=draft.id, a="cancel").pack()),
+        ]
+    )
     return Screen("\n".join(lines), keyboard(rows))
 
 
-def languages(tr: Translator) -> Screen:
-    rows = [[button(name, Lang(c=code).pack())] for code, name in LANGUAGE_NAMES.items()]
-    rows.append([button(tr.plain("btn_menu"), Menu(a="home").pack())])
-    return Screen(tr("language_pick"), keyboard(rows))
-
-
-def result_buttons(tr: Translator, job: Job) -> InlineKeyboardMarkup:
-    return keyboard(
-        [
-            [
-                button(tr.plain("btn_again"), Res(a="again", j=job.id).pack()),
-                button(tr.plain("btn_edit_this"), Res(a="edit", j=job.id).pack()),
-            ],
-            [
-                button(tr.plain("btn_original"), Res(a="orig", j=job.id).pack()),
-                button(tr.plain("btn_menu"), Res(a="menu", j=job.id).pack()),
-            ],
-        ]
-    )
-
-
-def failure_buttons(tr: Translator, job: Job) -> InlineKeyboardMarkup:
-    return keyboard(
-        [
-            [
-                button(tr.plain("btn_try_again"), Res(a="retry", j=job.id).pack()),
-                button(tr.plain("btn_change_prompt"), Res(a="prompt", j=job.id).pack()),
-            ]
-        ]
-    )
+def option_values(tr: Translator, spec: ModelSpec, draft: Draft, index: int, owner: int) -> Screen:
+    option = offered(spec)[index]
+    current = option.current(draft.options)
+    choices = [
+        button(
+            ("• " if value == current else "") + value_label(tr, option.name, value),
+            Val(u=owner, d=draft.id, i=index, v=v).pack(),
+        )
+        for v, value in enumerate(option.values)
+    ]
+    rows = [*pairs(choices), [button(tr.plain("btn_back"), DraftAct(u=owner, d=draft.id, a="card").pack())]]
+    return Screen(tr("choose_value", title=spec.title, name=name_label(tr, option.name)), keyboard(rows))

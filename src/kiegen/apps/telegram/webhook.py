@@ -1,145 +1,111 @@
-"""Webhook mode: Telegram POSTs updates to ``<KIEGEN_PUBLIC_URL>/telegram/webhook`` with the secret token in
-``X-Telegram-Bot-Api-Secret-Token``; the header is compared in constant time and anything else gets 401. The
-update is handed to the dispatcher in the background so that Telegram gets its 200 at once.
+"""Webhook mode: Telegram POSTs updates to ``<KIEGEN_PUBLIC_URL>/telegram/webhook``; ``TelegramWebhook.routes()``
+is that one Starlette route, mounted into the process's one ASGI app (``kiegen.apps.http``'s, when it serves KIE
+callbacks beside the bot, see ``BotApp``).
 
-KIE callbacks: when KIEGEN_PUBLIC_URL is set, ``kiegen.apps.http`` serves every other path of the same server (in
-polling mode it is served alone on KIEGEN_HOST:KIEGEN_PORT)."""
+What the route accepts, in order (a failed check answers at once and feeds nothing to the dispatcher):
+- ``X-Telegram-Bot-Api-Secret-Token`` equal to the secret (compared in constant time), else 401;
+- a body of at most ``max_bytes`` (Telegram's updates are a few kilobytes), else 413, read no further;
+- JSON that parses, nests no deeper than Python can decode, and is an ``Update``, else 400 (a deeply nested
+  body is a client's mistake or an attack, not a server error).
+The update is then handed to the dispatcher in the background (``running()`` owns those tasks) so that
+Telegram gets its 200 at once; a failing update is logged, never answered with an error Telegram would retry.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import anyio.abc
+from aiogram import Bot, Dispatcher
 from aiogram.types import Update
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from kiegen.apps.telegram.config import WEBHOOK_PATH
 
-if TYPE_CHECKING:
-    from kiegen.apps.telegram.app import BotApp
-
-__all__ = ["WebhookApp", "serve_webhook"]
+__all__ = ["MAX_UPDATE_BYTES", "TelegramWebhook"]
 
 log = logging.getLogger("kiegen.apps.telegram.webhook")
 
-Scope = dict[str, Any]
+MAX_UPDATE_BYTES = 1024 * 1024
+"""Far above any update Telegram sends (a message is at most 4096 characters plus its entities)."""
 
 
-class WebhookApp:
-    def __init__(self, app: BotApp, *, secret: str, fallback: Any | None = None) -> None:
+class _TooLarge(Exception):
+    pass
+
+
+class TelegramWebhook:
+    def __init__(self, bot: Bot, dispatcher: Dispatcher, *, secret: str, max_bytes: int = MAX_UPDATE_BYTES) -> None:
         if not secret:
             raise ValueError("webhook mode needs a secret token")
-        self.app = app
+        self.bot = bot
+        self.dispatcher = dispatcher
+        self.max_bytes = max_bytes
         self._secret = secret.encode()
-        self._fallback = fallback
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tg: anyio.abc.TaskGroup | None = None
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        if scope["path"] != WEBHOOK_PATH:
-            if self._fallback is not None:
-                await self._fallback(scope, receive, send)
-            else:
-                await _reply(send, 404, b"not found")
-            return
-        if scope["method"] != "POST":
-            await _reply(send, 405, b"method not allowed")
-            return
-        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
-        given = headers.get("x-telegram-bot-api-secret-token", b"")
+    def routes(self) -> list[BaseRoute]:
+        return [Route(WEBHOOK_PATH, self.receive, methods=["POST"])]
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """While entered, received updates are handled (each in its own task of this group)."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                yield
+            finally:
+                self._tg = None
+                tg.cancel_scope.cancel()
+
+    async def receive(self, request: Request) -> Response:
+        given = request.headers.get("x-telegram-bot-api-secret-token", "").encode("latin-1")
         if not hmac.compare_digest(given, self._secret):
-            await _reply(send, 401, b"unauthorized")
-            return
-        body = await _body(receive)
+            return PlainTextResponse("unauthorized", status_code=401)
         try:
-            update = Update.model_validate(json.loads(body), context={"bot": self.app.bot})
-        except ValueError:
-            await _reply(send, 400, b"bad update")
-            return
-        task = asyncio.create_task(self._handle(update))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        await _reply(send, 200, b"ok")
+            body = await self._body(request)
+        except _TooLarge:
+            return PlainTextResponse(f"an update is at most {self.max_bytes} bytes", status_code=413)
+        update = self._update(body)
+        if update is None:
+            return PlainTextResponse("bad update", status_code=400)
+        if self._tg is None:
+            return PlainTextResponse("not running", status_code=503)
+        self._tg.start_soon(self._handle, update)
+        return PlainTextResponse("ok")
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _update(self, body: bytes) -> Update | None:
+        try:
+            data: Any = json.loads(body)
+            return Update.model_validate(data, context={"bot": self.bot})
+        except (ValueError, ValidationError, RecursionError):  # RecursionError: nested deeper than Python decodes
+            return None
 
     async def _handle(self, update: Update) -> None:
         """One update, in the background (Telegram has its 200 already): a failure is logged, not lost."""
         try:
-            await self.app.dispatcher.feed_update(self.app.bot, update)
+            await self.dispatcher.feed_update(self.bot, update)
         except Exception:
             log.exception("update %s failed", update.update_id)
-
-
-async def _body(receive: Any) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _reply(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": body})
-
-
-def callbacks_app(app: BotApp) -> Any | None:
-    """``kiegen.apps.http`` (KIE callbacks, and its REST API) on the bot's client, when KIEGEN_PUBLIC_URL is set. Its
-    lifespan is not run: the bot already owns the client and its workers."""
-    if not app.settings.public_url:
-        return None
-    try:
-        from kiegen.apps.http.app import create_app
-    except ImportError:
-        log.warning(
-            "kiegen.apps.http is not installed: KIE callbacks are not served here (polling still completes jobs)"
-        )
-        return None
-    return create_app(app.client, app.settings)
-
-
-class _NoLifespan:
-    """Serves an ASGI app whose lifespan must not run (the bot owns the client)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        await self.inner(scope, receive, send)
-
-
-async def serve_asgi(app: BotApp, asgi: Any) -> None:
-    import uvicorn
-
-    config = uvicorn.Config(
-        _NoLifespan(asgi), host=app.settings.host, port=app.settings.port, log_level="warning", lifespan="on"
-    )
-    await uvicorn.Server(config).serve()
-
-
-async def serve_webhook(app: BotApp, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-    secret = app.config.webhook_secret
-    public_url = app.settings.public_url
-    if not secret or not public_url:
-        raise RuntimeError("webhook mode needs KIEGEN_TELEGRAM_WEBHOOK_SECRET and KIEGEN_PUBLIC_URL")
-    asgi = WebhookApp(app, secret=secret, fallback=callbacks_app(app))
-    await app.bot.set_webhook(
-        f"{public_url}{WEBHOOK_PATH}",
-        secret_token=secret,
-        allowed_updates=app.dispatcher.resolve_used_update_types(),
-    )
-    task_status.started()
-    await serve_asgi(app, asgi)

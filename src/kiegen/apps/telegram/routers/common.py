@@ -1,73 +1,46 @@
-"""/start, /cancel, /help, /terms, /paysupport, /language and the main menu."""
+"""/start, /help, /terms, /paysupport, /language and the main menu."""
 
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandStart
-from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message
 
-from kiegen.apps.telegram import screens
+from kiegen.apps.telegram import account_screens, screens
 from kiegen.apps.telegram.callbacks import Lang, Menu
 from kiegen.apps.telegram.cards import set_commands, show
 from kiegen.apps.telegram.deps import Deps, user_key
+from kiegen.apps.telegram.filters import is_private
 from kiegen.apps.telegram.i18n import LOCALES, Translator, pick_locale
+from kiegen.apps.telegram.routers.balance import send_balance
 
 
-async def start(message: Message, bot: Bot, deps: Deps, tr: Translator, state: FSMContext) -> None:
+async def start(message: Message, command: CommandObject, bot: Bot, deps: Deps, tr: Translator) -> None:
     assert message.from_user is not None
-    user_id = user_key(message.from_user.id)
+    owner = message.from_user.id
     _user, created = await deps.bots.ensure_user(
-        user_id, locale=pick_locale(message.from_user.language_code), now=deps.now()
+        user_key(owner), locale=pick_locale(message.from_user.language_code), now=deps.now()
     )
     if created:
-        await set_commands(bot, deps.catalog, tr.locale, chat_id=message.chat.id)
-    await state.clear()
-    screen = await screens.welcome(deps, tr, user_id)
-    await show(bot, message.chat.id, None, screen)
+        await set_commands(bot, deps.catalog, tr.locale, chat_id=message.chat.id, user_id=owner)
+    if command.args == "balance" and is_private(message):  # the deep link a group's /balance points to
+        await send_balance(message, bot, deps, tr)
+        return
+    screen = await screens.welcome(deps, tr, owner, private=is_private(message))
+    await show(bot, message.chat.id, None, screen, reply_to=None if is_private(message) else message.message_id)
 
 
-async def cancel_command(message: Message, bot: Bot, deps: Deps, tr: Translator, state: FSMContext) -> None:
-    assert message.from_user is not None
-    if await _cancel(deps, state, user_key(message.from_user.id)):
-        await message.answer(tr("cancelled"), reply_markup=_menu_only(tr))
-    else:
-        await message.answer(tr("nothing_to_cancel"))
-
-
-async def cancel_button(query: CallbackQuery, bot: Bot, deps: Deps, tr: Translator, state: FSMContext) -> None:
-    cancelled = await _cancel(deps, state, user_key(query.from_user.id))
+async def home(query: CallbackQuery, bot: Bot, deps: Deps, tr: Translator) -> None:
     await query.answer()
     if query.message is not None:
-        text = tr("cancelled") if cancelled else tr("nothing_to_cancel")
-        await show(bot, query.message.chat.id, query.message.message_id, screens.Screen(text, _menu_only(tr)))
-
-
-async def _cancel(deps: Deps, state: FSMContext, user_id: str) -> bool:
-    """Leave the current step and drop an unsubmitted draft; False when there was nothing to leave."""
-    current = await state.get_state()
-    draft = await deps.bots.get_draft(user_id)
-    open_draft = draft is not None and draft.job_id is None
-    await state.clear()
-    if open_draft:
-        await deps.bots.drop_draft(user_id)
-    return current is not None or open_draft
-
-
-def _menu_only(tr: Translator) -> InlineKeyboardMarkup:
-    return screens.keyboard([[screens.button(tr.plain("btn_menu"), Menu(a="home").pack())]])
-
-
-async def home(query: CallbackQuery, bot: Bot, deps: Deps, tr: Translator, state: FSMContext) -> None:
-    await state.clear()
-    await query.answer()
-    if query.message is not None:
-        screen = await screens.welcome(deps, tr, user_key(query.from_user.id))
+        private = query.message.chat.type == "private"
+        screen = await screens.welcome(deps, tr, query.from_user.id, private=private)
         await show(bot, query.message.chat.id, query.message.message_id, screen)
 
 
-async def help_(message: Message, tr: Translator) -> None:
-    await message.answer(tr("help"))
+async def help_(message: Message, deps: Deps, tr: Translator) -> None:
+    default = deps.default_model(edit=False)
+    await message.answer(tr("help", model=default.title if default is not None else "—"))
 
 
 async def terms(message: Message, tr: Translator) -> None:
@@ -79,36 +52,38 @@ async def paysupport(message: Message, tr: Translator) -> None:
 
 
 async def language_command(message: Message, tr: Translator) -> None:
-    screen = screens.languages(tr)
+    assert message.from_user is not None
+    screen = account_screens.languages(tr, message.from_user.id)
     await message.answer(screen.text, reply_markup=screen.markup)
 
 
 async def language_button(query: CallbackQuery, bot: Bot, tr: Translator) -> None:
     await query.answer()
     if query.message is not None:
-        await show(bot, query.message.chat.id, query.message.message_id, screens.languages(tr))
+        await show(
+            bot, query.message.chat.id, query.message.message_id, account_screens.languages(tr, query.from_user.id)
+        )
 
 
 async def set_language(query: CallbackQuery, callback_data: Lang, bot: Bot, deps: Deps) -> None:
     if callback_data.c not in LOCALES:
         await query.answer()
         return
-    user_id = user_key(query.from_user.id)
-    await deps.bots.set_locale(user_id, callback_data.c, now=deps.now())
+    owner = query.from_user.id
+    await deps.bots.set_locale(user_key(owner), callback_data.c, now=deps.now())
     tr = deps.catalog.translator(callback_data.c)
     await query.answer(tr.plain("language_set"))
     if query.message is not None:
-        await set_commands(bot, deps.catalog, tr.locale, chat_id=query.message.chat.id)
-        screen = await screens.welcome(deps, tr, user_id)
-        await show(bot, query.message.chat.id, query.message.message_id, screen)
+        chat = query.message.chat
+        await set_commands(bot, deps.catalog, tr.locale, chat_id=chat.id, user_id=owner)
+        screen = await screens.welcome(deps, tr, owner, private=chat.type == "private")
+        await show(bot, chat.id, query.message.message_id, screen)
 
 
 def make_router() -> Router:
     """A fresh router (aiogram attaches a router to one dispatcher only)."""
     router = Router(name="common")
     router.message(CommandStart())(start)
-    router.message(Command("cancel"))(cancel_command)
-    router.callback_query(Menu.filter(F.a == "cancel"))(cancel_button)
     router.callback_query(Menu.filter(F.a == "home"))(home)
     router.message(Command("help"))(help_)
     router.message(Command("terms"))(terms)

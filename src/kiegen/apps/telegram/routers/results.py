@@ -1,98 +1,81 @@
-"""Buttons under a result or a failure: Again, Edit this, Original file, Menu, Try again, Change prompt."""
+"""Buttons under a result or a failure notice: Again (one tap, a new seed), Change this picture (which one, in
+an album), As a file, Menu, Try again, Change the prompt."""
 
 from __future__ import annotations
 
 import attrs
 from aiogram import Bot, Router
-from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery
 
 from kiegen.adapters.httpkit import sniff_image
 from kiegen.apps.telegram import screens
 from kiegen.apps.telegram.callbacks import Res
-from kiegen.apps.telegram.cards import Flow, show
-from kiegen.apps.telegram.deps import Deps, enum_inputs, new_draft_id, user_key
+from kiegen.apps.telegram.cards import show
+from kiegen.apps.telegram.deps import Deps, user_key
+from kiegen.apps.telegram.flow import advance, draft_from_job, fresh, show_draft
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.core.errors import KiegenError
 from kiegen.core.jobs import Job
-from kiegen.core.models import ModelKind
-from kiegen.ports.bot import Draft
 
 
-async def result_button(
-    query: CallbackQuery, callback_data: Res, bot: Bot, deps: Deps, tr: Translator, state: FSMContext
-) -> None:
+async def result_button(query: CallbackQuery, callback_data: Res, bot: Bot, deps: Deps, tr: Translator) -> None:
     job = await deps.client.get(callback_data.j)
-    user_id = user_key(query.from_user.id)
-    if job is None or job.user_id != user_id or query.message is None:
+    owner = query.from_user.id
+    if job is None or job.user_id != user_key(owner) or query.message is None:
         await query.answer(tr.plain("stale_card"))
         return
-    await query.answer()
     chat = query.message.chat.id
-    action = callback_data.a
-    if action == "menu":
-        await state.clear()
-        await show(bot, chat, None, await screens.welcome(deps, tr, user_id))
-    elif action == "orig":
-        await _originals(bot, deps, tr, chat, job)
-    elif action in ("again", "retry"):
-        draft = _draft_from(deps, job, chat)
-        if draft is None:
-            await query.message.answer(tr("stale_card"))
+    action, picture = callback_data.a, callback_data.n
+    if action == "m":
+        await query.answer()
+        screen = await screens.welcome(deps, tr, owner, private=query.message.chat.type == "private")
+        await show(bot, chat, None, screen)
+    elif action == "o":
+        await query.answer()
+        await _originals(bot, deps, tr, chat, job, picture)
+    elif action in ("a", "r"):
+        found = draft_from_job(deps, job, chat, new_seed=True)
+        if found is None:
+            await query.answer(tr.plain("stale_card"))
             return
-        spec = deps.client.registry.get(draft.model)
-        card = await show(bot, chat, None, await screens.confirm(deps, tr, spec, draft))
-        await deps.bots.save_draft(attrs.evolve(draft, card_message_id=card))
-        await state.set_state(Flow.confirm)
-    elif action == "prompt":
-        draft = _draft_from(deps, job, chat)
-        if draft is None:
-            await query.message.answer(tr("stale_card"))
+        await query.answer(tr.plain("started"))
+        draft, spec = found
+        await advance(bot, deps, tr, draft, spec, autostart=True, paid_too=True)
+    elif action == "p":
+        found = draft_from_job(deps, job, chat, prompt=False)
+        if found is None:
+            await query.answer(tr.plain("stale_card"))
             return
-        draft = attrs.evolve(draft, prompt=None)
-        spec = deps.client.registry.get(draft.model)
-        card = await show(bot, chat, None, screens.settings(deps, tr, spec, draft))
-        await deps.bots.save_draft(attrs.evolve(draft, card_message_id=card))
-        await state.set_state(Flow.settings)
-    elif action == "edit" and job.result_urls:
-        editors = [m for m in deps.models() if m.needs_image]
-        if not editors:
-            await query.message.answer(tr("stale_card"))
-            return
-        spec = next((m for m in editors if m.kind is ModelKind.EDIT), editors[0])
-        draft = Draft(
-            id=new_draft_id(),
-            user_id=user_id,
-            model=spec.id,
-            image_url=job.result_urls[0],
-            chat_id=chat,
-            updated_at=deps.now(),
-        )
-        card = await show(bot, chat, None, screens.settings(deps, tr, spec, draft))
-        await deps.bots.save_draft(attrs.evolve(draft, card_message_id=card))
-        await state.set_state(Flow.settings)
+        await query.answer()
+        await show_draft(bot, deps, tr, *found)
+    elif action == "e":
+        await _change_picture(query, bot, deps, tr, job, picture)
+    else:
+        await query.answer(tr.plain("stale_card"))
 
 
-def _draft_from(deps: Deps, job: Job, chat: int) -> Draft | None:
-    if job.model not in deps.client.registry or job.user_id is None:
-        return None
-    spec = deps.client.registry.get(job.model)
-    options = {i.name: job.inputs[i.name] for i in enum_inputs(spec) if i.name in job.inputs}
-    image = job.inputs.get("image_url")
-    return Draft(
-        id=new_draft_id(),
-        user_id=job.user_id,
-        model=job.model,
-        options=options,
-        prompt=str(job.inputs.get("prompt", "")) or None,
-        image_url=str(image) if image else None,
-        chat_id=chat,
-        updated_at=deps.now(),
-    )
+async def _change_picture(query: CallbackQuery, bot: Bot, deps: Deps, tr: Translator, job: Job, picture: int) -> None:
+    """A new draft for a photo model with this result as its photo; its card asks what to change."""
+    assert query.message is not None
+    index = max(1, picture) - 1
+    spec = deps.default_model(edit=True)
+    if spec is None or index >= len(job.result_urls):
+        await query.answer(tr.plain("no_editor" if spec is None else "stale_card"), show_alert=spec is None)
+        return
+    await query.answer()
+    previous = await deps.bots.get_draft(user_key(query.from_user.id))
+    if previous is not None and previous.model in deps.client.registry:
+        current = deps.client.registry.get(previous.model)
+        spec = current if current.needs_image else spec
+    draft = fresh(deps, user_key(query.from_user.id), spec, query.message.chat.id, previous)
+    await show_draft(bot, deps, tr, attrs.evolve(draft, image_url=job.result_urls[index]), spec)
 
 
-async def _originals(bot: Bot, deps: Deps, tr: Translator, chat: int, job: Job) -> None:
-    for n, url in enumerate(job.result_urls, start=1):
+async def _originals(bot: Bot, deps: Deps, tr: Translator, chat: int, job: Job, picture: int) -> None:
+    urls = list(enumerate(job.result_urls, start=1))
+    if picture:
+        urls = [(n, url) for n, url in urls if n == picture]
+    for n, url in urls:
         try:
             data = await deps.messenger.fetch(url)
         except KiegenError:
