@@ -38,11 +38,13 @@ from kiegen.services import (
     CALLBACK_PATH,
     CallbackOutcome,
     CallbackResult,
+    Cancellation,
     Config,
     Context,
     DeliveryStats,
     Drain,
     MessengerRouter,
+    cancel,
     handle_callback,
     run_workers,
     submit,
@@ -220,6 +222,12 @@ class Client:
         timeout = options.pop("timeout", None)
         job = await self.submit(model, inputs, **options)
         return await self.wait(job.id, timeout=timeout)
+
+    async def cancel(self, job_id: str, *, reason: str = "cancelled by the user") -> Cancellation:
+        """Withdraw a job that is still running: it ends CANCELLED, its hold is released, nothing is delivered
+        for it (a result KIE still sends is kept on the job, not delivered, not charged). A job that has ended
+        is left as it is (``cancelled=False``). Raises ``JobNotFound`` for an unknown id."""
+        return await cancel(self.ctx, job_id, reason=reason)
 
     async def get(self, job_id: str) -> Job | None:
         return await self.ctx.store.get(job_id)

@@ -36,6 +36,9 @@ def make_job(status: JobStatus = JobStatus.PENDING, **changes: Any) -> Job:
     if status is JobStatus.TIMED_OUT:
         fields["error_code"] = "timeout"
         fields["error_message"] = "KIE did not finish in time"
+    if status is JobStatus.CANCELLED:
+        fields["error_code"] = "cancelled"
+        fields["error_message"] = "cancelled by the user"
     if status.terminal:
         fields["completed_at"] = T0 + timedelta(minutes=1)
     fields.update(changes)
@@ -59,6 +62,8 @@ def evidence_of(kind: EvidenceKind, *, task_id: str | None = "task-1", **changes
             "error_message": "content policy",
             "kie_credits": 0.0,
         }
+    elif kind is EvidenceKind.CANCELLED:
+        fields = {"source": "user", "error_code": "cancelled", "error_message": "cancelled by the user"}
     else:
         fields = {"source": "clock", "error_code": "timeout", "error_message": "KIE did not finish in time"}
     fields.update(changes)

@@ -1,10 +1,11 @@
 """Credits: an append-only ledger with holds.
 
 A paid job places a HOLD when it is created (the store checks the balance atomically). When the job ends, its
-hold resolves exactly once: CAPTURE on success in time, RELEASE on failure or timeout. A late success after a
-timeout was already released: it is delivered and not charged. Free jobs write no money entries; a per-user
-daily free quota is counted instead. Every entry has an idempotency ``key`` that storage keeps unique, and the
-settlement of a job always uses the key ``settle:<job id>``, so a hold can never resolve twice.
+hold resolves exactly once: CAPTURE on success in time, RELEASE on failure, timeout or cancellation. A late
+success after a timeout or a cancellation was already released: it is not charged. Free jobs write no money
+entries; a per-user daily free quota is counted instead. Every entry has an idempotency ``key`` that storage
+keeps unique, and the settlement of a job always uses the key ``settle:<job id>``, so a hold can never resolve
+twice.
 
 Balance = top-ups - holds + releases (a capture moves no money: it turns the hold into a charge).
 """

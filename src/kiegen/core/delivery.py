@@ -4,7 +4,8 @@ When a job becomes terminal, ``delivery_for`` gives the delivery row that storag
 transaction. A worker claims it with a lease; the claim's ``attempt`` is a fencing token: after the lease
 expires another worker may claim it with ``attempt + 1`` and the first worker can no longer mark it. A late
 success after a timeout gets its own delivery (key ``<job id>:succeeded``) because the person was told about
-the timeout and now gets the picture.
+the timeout and now gets the picture. A cancelled job gets no delivery at all: whoever cancelled it knows,
+and nothing is sent for it later (a result KIE still delivers is kept on the job, see ``core.jobs``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 
 import attrs
 
-from kiegen.core.jobs import Transition
+from kiegen.core.jobs import JobStatus, Transition
 
 __all__ = [
     "Claim",
@@ -70,7 +71,7 @@ class Claim:
 
 
 def delivery_for(transition: Transition) -> Delivery | None:
-    if not transition.became_terminal:
+    if not transition.became_terminal or transition.after.status is JobStatus.CANCELLED:
         return None
     job = transition.after
     return Delivery(

@@ -4,10 +4,17 @@
        |                      |  \\__________________|__ success --> SUCCEEDED
        |--definite failure--> FAILED <-- fail ------/
        SUBMITTED/RUNNING --deadline--> TIMED_OUT --late success--> SUCCEEDED (late=True, not charged)
+       PENDING/SUBMITTED/RUNNING --cancel--> CANCELLED --late success--> CANCELLED (result kept, not delivered)
 
 ``TRANSITIONS`` is the whole table as data: (status, evidence kind) -> new status, or ``None`` when the
 evidence is recorded and ignored (it would move the job backward, or the job is terminal). ``apply`` is pure
 and idempotent: applying the same evidence twice changes nothing the second time.
+
+Cancelling: whoever asked for a job may withdraw it while it runs (``Evidence.cancelled``). CANCELLED is
+terminal: nobody waits for the job any more, its hold is released (``billing.settlement``) and nothing is
+delivered for it (``delivery.delivery_for``). KIE cannot be told to stop, so a success may still arrive: the
+job stays CANCELLED and keeps the result URLs (for history), neither delivered nor charged. A job that has
+already ended cannot be cancelled (the evidence is ignored as "terminal").
 """
 
 from __future__ import annotations
@@ -42,13 +49,14 @@ class JobStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL
 
 
-TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT})
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED})
 
 
 class TaskState(enum.StrEnum):
@@ -83,6 +91,8 @@ class EvidenceKind(enum.StrEnum):
     """KIE said the task failed, or createTask was definitely refused."""
     DEADLINE = "deadline"
     """The job's deadline passed without a terminal answer."""
+    CANCELLED = "cancelled"
+    """Whoever asked for the job withdrew it (a person, an operator)."""
 
 
 class EvidenceSource(enum.StrEnum):
@@ -93,6 +103,10 @@ class EvidenceSource(enum.StrEnum):
     POLL = "poll"
     CLOCK = "clock"
     RECOVERY = "recovery"
+    USER = "user"
+    """The person who asked withdrew the job (a cancel)."""
+    OPERATOR = "operator"
+    """An operator withdrew it (the console)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -124,6 +138,12 @@ class Evidence:
     def submit_failed(cls, code: str, message: str) -> Evidence:
         return cls(kind=EvidenceKind.FAILED, source=EvidenceSource.SUBMIT, error_code=code, error_message=message)
 
+    @classmethod
+    def cancelled(
+        cls, reason: str = "cancelled by the user", *, source: EvidenceSource = EvidenceSource.USER
+    ) -> Evidence:
+        return cls(kind=EvidenceKind.CANCELLED, source=source, error_code="cancelled", error_message=reason)
+
 
 S, E = JobStatus, EvidenceKind
 
@@ -133,31 +153,43 @@ TRANSITIONS: Mapping[tuple[JobStatus, EvidenceKind], JobStatus | None] = {
     (S.PENDING, E.SUCCEEDED): S.SUCCEEDED,  # the callback beat createTask's answer: the old bot's 80% bug
     (S.PENDING, E.FAILED): S.FAILED,
     (S.PENDING, E.DEADLINE): S.TIMED_OUT,
+    (S.PENDING, E.CANCELLED): S.CANCELLED,  # createTask may still answer: its task id is kept (see apply)
     (S.SUBMITTED, E.SUBMITTED): S.SUBMITTED,
     (S.SUBMITTED, E.PROGRESS): S.RUNNING,
     (S.SUBMITTED, E.SUCCEEDED): S.SUCCEEDED,
     (S.SUBMITTED, E.FAILED): S.FAILED,
     (S.SUBMITTED, E.DEADLINE): S.TIMED_OUT,
+    (S.SUBMITTED, E.CANCELLED): S.CANCELLED,
     (S.RUNNING, E.SUBMITTED): None,  # backward
     (S.RUNNING, E.PROGRESS): S.RUNNING,
     (S.RUNNING, E.SUCCEEDED): S.SUCCEEDED,
     (S.RUNNING, E.FAILED): S.FAILED,
     (S.RUNNING, E.DEADLINE): S.TIMED_OUT,
+    (S.RUNNING, E.CANCELLED): S.CANCELLED,
     (S.SUCCEEDED, E.SUBMITTED): None,
     (S.SUCCEEDED, E.PROGRESS): None,
     (S.SUCCEEDED, E.SUCCEEDED): None,
     (S.SUCCEEDED, E.FAILED): None,
     (S.SUCCEEDED, E.DEADLINE): None,
+    (S.SUCCEEDED, E.CANCELLED): None,  # too late: it is done (and charged)
     (S.FAILED, E.SUBMITTED): None,
     (S.FAILED, E.PROGRESS): None,
     (S.FAILED, E.SUCCEEDED): None,
     (S.FAILED, E.FAILED): None,
     (S.FAILED, E.DEADLINE): None,
+    (S.FAILED, E.CANCELLED): None,
     (S.TIMED_OUT, E.SUBMITTED): None,
     (S.TIMED_OUT, E.PROGRESS): None,
     (S.TIMED_OUT, E.SUCCEEDED): S.SUCCEEDED,  # the one upgrade: late=True, delivered, not charged
     (S.TIMED_OUT, E.FAILED): None,
     (S.TIMED_OUT, E.DEADLINE): None,
+    (S.TIMED_OUT, E.CANCELLED): None,  # already released; a late success is still delivered
+    (S.CANCELLED, E.SUBMITTED): None,  # a late task id is kept (see apply)
+    (S.CANCELLED, E.PROGRESS): None,
+    (S.CANCELLED, E.SUCCEEDED): None,  # stays cancelled; the result URLs are kept for history (see apply)
+    (S.CANCELLED, E.FAILED): None,
+    (S.CANCELLED, E.DEADLINE): None,
+    (S.CANCELLED, E.CANCELLED): None,
 }
 del S, E
 
@@ -237,6 +269,16 @@ def apply(job: Job, evidence: Evidence, now: datetime) -> Transition:
                 evidence=evidence,
                 ignored=reason,
             )
+        # KIE finished a job that was cancelled meanwhile: the result is kept (history), the job stays cancelled.
+        if job.status is JobStatus.CANCELLED and evidence.kind is EvidenceKind.SUCCEEDED and not job.result_urls:
+            kept = attrs.evolve(
+                job,
+                result_urls=evidence.result_urls,
+                kie_credits=evidence.kie_credits if evidence.kie_credits is not None else job.kie_credits,
+                updated_at=now,
+            )
+            if kept.result_urls:
+                return Transition(before=job, after=kept, evidence=evidence, ignored="cancelled")
         return Transition(before=job, after=job, evidence=evidence, ignored=reason)
     changes: dict[str, Any] = {}
     if evidence.task_id and job.task_id is None:
@@ -253,7 +295,7 @@ def apply(job: Job, evidence: Evidence, now: datetime) -> Transition:
         changes["error_code"] = None
         changes["error_message"] = None
         changes["late"] = job.status is JobStatus.TIMED_OUT
-    elif target in (JobStatus.FAILED, JobStatus.TIMED_OUT):
+    elif target in (JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED):
         changes["error_code"] = evidence.error_code
         changes["error_message"] = evidence.error_message
     if target is not job.status:

@@ -1,6 +1,7 @@
 """Use cases. Each takes a ``Context`` (the ports and the operator's policy); anyio only, no adapters."""
 
 from kiegen.services.callbacks import CallbackOutcome, CallbackResult, handle_callback
+from kiegen.services.cancel import Cancellation, cancel
 from kiegen.services.context import CALLBACK_PATH, Config, Context, MessengerRouter
 from kiegen.services.deliver import DeliveryStats, deliver_due
 from kiegen.services.refresh import expire, refresh
@@ -12,11 +13,13 @@ __all__ = [
     "CALLBACK_PATH",
     "CallbackOutcome",
     "CallbackResult",
+    "Cancellation",
     "Config",
     "Context",
     "DeliveryStats",
     "Drain",
     "MessengerRouter",
+    "cancel",
     "deliver_due",
     "expire",
     "handle_callback",
