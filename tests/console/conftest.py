@@ -59,3 +59,12 @@ async def signed_in(console: Harness) -> AsyncIterator[tuple[Harness, httpx.Asyn
 
 def bearer(key: str = CONSOLE_KEY) -> dict[str, Any]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.console import test_browser
+
+    if test_browser.SHOTS:
+        terminalreporter.write_sep("-", "console screenshots")
+        for path in test_browser.SHOTS:
+            terminalreporter.write_line(str(path))

@@ -132,7 +132,9 @@ async def test_a_session_action_without_its_csrf_token_is_refused(signed_in: tup
         f"/console/jobs/{job_id}/cancel", data=cross_site, headers={"Origin": "https://evil.example"}
     )
     assert response.status_code == 403
-    response = await http.post(f"/console/jobs/{job_id}/cancel", data=cross_site, headers={"Sec-Fetch-Site": "cross-site"})
+    response = await http.post(
+        f"/console/jobs/{job_id}/cancel", data=cross_site, headers={"Sec-Fetch-Site": "cross-site"}
+    )
     assert response.status_code == 403
     assert (await h.job(job_id)).status is not JobStatus.CANCELLED
     done = await http.post(f"/console/jobs/{job_id}/cancel", data=cross_site)
@@ -204,7 +206,7 @@ async def test_console_pages_carry_a_strict_policy_and_a_strict_cookie(console: 
         assert login.headers["content-security-policy"].startswith("default-src 'none'")
         assert "script-src" not in login.headers["content-security-policy"]  # no script may run at all
         assert login.headers["x-frame-options"] == "DENY"
-        assert login.headers["referrer-policy"] == "no-referrer"
+        assert login.headers["referrer-policy"] == "same-origin"
         assert login.headers["cache-control"] == "no-store"
         response = await sign_in(http)
         cookie = response.headers["set-cookie"].lower()

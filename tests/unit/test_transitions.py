@@ -355,9 +355,7 @@ def test_only_an_in_time_paid_success_counts_as_charged() -> None:
     assert not apply(make_job(S.RUNNING, price=0), evidence_of(E.SUCCEEDED), NOW).after.charged
 
 
-@pytest.mark.parametrize(
-    ("kind", "balance"), [(E.SUCCEEDED, 5), (E.FAILED, 10), (E.DEADLINE, 10), (E.CANCELLED, 10)]
-)
+@pytest.mark.parametrize(("kind", "balance"), [(E.SUCCEEDED, 5), (E.FAILED, 10), (E.DEADLINE, 10), (E.CANCELLED, 10)])
 def test_the_balance_after_a_hold_and_its_settlement(kind: EvidenceKind, balance: int) -> None:
     job = make_job(S.RUNNING, price=5)
     hold = hold_for(job)

@@ -108,4 +108,3 @@ def console_app(client: Client, settings: Settings, metrics: Metrics) -> Starlet
 def mount(client: Client, settings: Settings, metrics: Metrics) -> Mount:
     """The ``/console`` mount of the HTTP service."""
     return Mount(PREFIX, app=console_app(client, settings, metrics))
-

@@ -39,7 +39,9 @@ def address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def page(request: Request, name: str, *, status: int = 200, headers: Mapping[str, str] | None = None, **ctx: Any) -> Response:
+def page(
+    request: Request, name: str, *, status: int = 200, headers: Mapping[str, str] | None = None, **ctx: Any
+) -> Response:
     state = console(request)
     now: datetime = state.client.clock.now()
     context = {"operator": getattr(request.state, "operator", None), "now": now, "notice": None, **ctx}
@@ -51,9 +53,13 @@ def refuse(request: Request, status: int, title: str, message: str, **headers: s
 
 
 def _too_many(request: Request, wait: int, what: str) -> Refused:
-    return refuse(request, 429, "Slow down", f"Too many {what} from your address: try again in {wait} s.", **{
-        "Retry-After": str(wait)
-    })
+    return refuse(
+        request,
+        429,
+        "Slow down",
+        f"Too many {what} from your address: try again in {wait} s.",
+        **{"Retry-After": str(wait)},
+    )
 
 
 def login_wait(state: ConsoleState, request: Request) -> int:

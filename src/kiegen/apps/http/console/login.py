@@ -44,7 +44,9 @@ async def form(request: Request) -> Response:
     state = console(request)
     wait = state.requests.take(address(request))
     if wait:
-        raise refuse(request, 429, "Slow down", f"Too many requests: try again in {wait} s.", **{"Retry-After": str(wait)})
+        raise refuse(
+            request, 429, "Slow down", f"Too many requests: try again in {wait} s.", **{"Retry-After": str(wait)}
+        )
     if session_operator(state.keys, request.session) is not None:
         return RedirectResponse(HOME, status_code=303)
     return _login_page(request)

@@ -239,7 +239,9 @@ def _item(event: JobEvent, inbox: Mapping[str, InboxEntry]) -> Item:
         title = f"Delivery attempt {d.get('attempt', '?')}: {outcome}"
         return Item(at=event.at, kind="delivery", title=title, facts=facts, tone=tone)
     if event.kind == "operator":
-        return Item(at=event.at, kind="operator", title=f"Operator: {d.get('action')}", facts=_facts(d, "actor", "delivery"))
+        return Item(
+            at=event.at, kind="operator", title=f"Operator: {d.get('action')}", facts=_facts(d, "actor", "delivery")
+        )
     return Item(at=event.at, kind=event.kind, title=event.kind, facts=sorted((str(k), v) for k, v in d.items()))
 
 
