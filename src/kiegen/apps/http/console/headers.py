@@ -1,7 +1,7 @@
 """Security headers on every console response: a Content-Security-Policy that allows no script at all and
-styles only from the console itself, no framing, no MIME sniffing, a Referer for the console's own pages only (a result image's host never
-learns which console page showed it; ``no-referrer`` would make browsers send ``Origin: null`` on the console's
-own forms, which the origin check refuses), nothing cached."""
+styles only from the console itself, no framing, no MIME sniffing, a Referer for the console's own pages only
+(a result image's host never learns which console page showed it; ``no-referrer`` would make browsers send
+``Origin: null`` on the console's own forms, which the origin check refuses), nothing cached."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ URL may carry its own secrets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -187,10 +188,8 @@ class Item:
 
 def _body_text(body: bytes) -> str:
     text = body[:BODY_LIMIT].decode("utf-8", "replace")
-    try:
+    with contextlib.suppress(ValueError):  # not JSON: shown as it came
         text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        pass
     if len(body) > BODY_LIMIT:
         text += f"\n… ({len(body) - BODY_LIMIT} more bytes)"
     return text
