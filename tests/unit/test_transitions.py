@@ -24,48 +24,61 @@ EXPECTED: dict[tuple[JobStatus, EvidenceKind], JobStatus] = {
     (S.PENDING, E.SUCCEEDED): S.SUCCEEDED,
     (S.PENDING, E.FAILED): S.FAILED,
     (S.PENDING, E.DEADLINE): S.TIMED_OUT,
+    (S.PENDING, E.CANCELLED): S.CANCELLED,
     (S.SUBMITTED, E.SUBMITTED): S.SUBMITTED,
     (S.SUBMITTED, E.PROGRESS): S.RUNNING,
     (S.SUBMITTED, E.SUCCEEDED): S.SUCCEEDED,
     (S.SUBMITTED, E.FAILED): S.FAILED,
     (S.SUBMITTED, E.DEADLINE): S.TIMED_OUT,
+    (S.SUBMITTED, E.CANCELLED): S.CANCELLED,
     (S.RUNNING, E.SUBMITTED): S.RUNNING,
     (S.RUNNING, E.PROGRESS): S.RUNNING,
     (S.RUNNING, E.SUCCEEDED): S.SUCCEEDED,
     (S.RUNNING, E.FAILED): S.FAILED,
     (S.RUNNING, E.DEADLINE): S.TIMED_OUT,
+    (S.RUNNING, E.CANCELLED): S.CANCELLED,
     (S.SUCCEEDED, E.SUBMITTED): S.SUCCEEDED,
     (S.SUCCEEDED, E.PROGRESS): S.SUCCEEDED,
     (S.SUCCEEDED, E.SUCCEEDED): S.SUCCEEDED,
     (S.SUCCEEDED, E.FAILED): S.SUCCEEDED,
     (S.SUCCEEDED, E.DEADLINE): S.SUCCEEDED,
+    (S.SUCCEEDED, E.CANCELLED): S.SUCCEEDED,
     (S.FAILED, E.SUBMITTED): S.FAILED,
     (S.FAILED, E.PROGRESS): S.FAILED,
     (S.FAILED, E.SUCCEEDED): S.FAILED,
     (S.FAILED, E.FAILED): S.FAILED,
     (S.FAILED, E.DEADLINE): S.FAILED,
+    (S.FAILED, E.CANCELLED): S.FAILED,
     (S.TIMED_OUT, E.SUBMITTED): S.TIMED_OUT,
     (S.TIMED_OUT, E.PROGRESS): S.TIMED_OUT,
     (S.TIMED_OUT, E.SUCCEEDED): S.SUCCEEDED,
     (S.TIMED_OUT, E.FAILED): S.TIMED_OUT,
     (S.TIMED_OUT, E.DEADLINE): S.TIMED_OUT,
+    (S.TIMED_OUT, E.CANCELLED): S.TIMED_OUT,
+    (S.CANCELLED, E.SUBMITTED): S.CANCELLED,
+    (S.CANCELLED, E.PROGRESS): S.CANCELLED,
+    (S.CANCELLED, E.SUCCEEDED): S.CANCELLED,
+    (S.CANCELLED, E.FAILED): S.CANCELLED,
+    (S.CANCELLED, E.DEADLINE): S.CANCELLED,
+    (S.CANCELLED, E.CANCELLED): S.CANCELLED,
 }
-RANK = {S.PENDING: 0, S.SUBMITTED: 1, S.RUNNING: 2, S.SUCCEEDED: 3, S.FAILED: 3, S.TIMED_OUT: 3}
+RANK = {S.PENDING: 0, S.SUBMITTED: 1, S.RUNNING: 2, S.SUCCEEDED: 3, S.FAILED: 3, S.TIMED_OUT: 3, S.CANCELLED: 3}
 
 # Parametrised from the enums, not from the table: a new status or evidence kind fails here until both the
 # table and EXPECTED say what it does.
 ALL_PAIRS = list(itertools.product(JobStatus, EvidenceKind))
 PAIR_IDS = [f"{status.value}+{kind.value}" for status, kind in ALL_PAIRS]
 NON_TERMINAL = [status for status in JobStatus if not status.terminal]
-ENDINGS = {E.SUCCEEDED: S.SUCCEEDED, E.FAILED: S.FAILED, E.DEADLINE: S.TIMED_OUT}
+ENDINGS = {E.SUCCEEDED: S.SUCCEEDED, E.FAILED: S.FAILED, E.DEADLINE: S.TIMED_OUT, E.CANCELLED: S.CANCELLED}
 
 
 def test_table_has_a_row_for_every_status_and_evidence_pair() -> None:
     assert set(TRANSITIONS) == set(ALL_PAIRS)
 
 
-def test_terminal_statuses_are_exactly_succeeded_failed_and_timed_out() -> None:
-    assert {status for status in JobStatus if status.terminal} == {S.SUCCEEDED, S.FAILED, S.TIMED_OUT} == TERMINAL
+def test_terminal_statuses_are_exactly_succeeded_failed_timed_out_and_cancelled() -> None:
+    terminal = {S.SUCCEEDED, S.FAILED, S.TIMED_OUT, S.CANCELLED}
+    assert {status for status in JobStatus if status.terminal} == terminal == TERMINAL
 
 
 @pytest.mark.parametrize(("status", "kind"), ALL_PAIRS, ids=PAIR_IDS)
@@ -93,6 +106,10 @@ def test_terminal_jobs_absorb_every_evidence_except_the_late_success_upgrade(
         assert transition.after.status is S.SUCCEEDED
         assert transition.after.late is True
         assert transition.ignored is None
+    elif (status, kind) == (S.CANCELLED, E.SUCCEEDED):
+        assert transition.after.status is S.CANCELLED
+        assert transition.after.result_urls == (RESULT_URL,)  # kept for history, nothing else changes
+        assert transition.ignored == "cancelled"
     else:
         assert transition.after == job
         assert not transition.changed
@@ -189,6 +206,42 @@ def test_failure_records_the_error_code_and_message(status: JobStatus) -> None:
 
 
 @pytest.mark.parametrize("status", NON_TERMINAL)
+def test_cancelling_a_running_job_records_why_and_stops_its_checks(status: JobStatus) -> None:
+    job = make_job(status, next_check_at=NOW + timedelta(seconds=5))
+
+    after = apply(job, Evidence.cancelled("changed my mind"), NOW).after
+
+    assert after.status is S.CANCELLED
+    assert (after.error_code, after.error_message) == ("cancelled", "changed my mind")
+    assert after.next_check_at is None
+    assert after.completed_at == NOW
+    assert after.result_urls == ()
+
+
+def test_a_success_after_the_cancel_keeps_the_result_and_stays_cancelled_undelivered_and_unsettled() -> None:
+    cancelled = apply(make_job(S.RUNNING, price=5), Evidence.cancelled(), NOW)
+    late = apply(cancelled.after, evidence_of(E.SUCCEEDED), LATER)
+
+    assert settlement(cancelled) is not None and delivery_for(cancelled) is None
+    assert late.after.status is S.CANCELLED
+    assert late.after.result_urls == (RESULT_URL,)
+    assert late.after.kie_credits == 0.8
+    assert late.after.updated_at == LATER
+    assert late.changed and late.ignored == "cancelled"
+    assert delivery_for(late) is None
+    assert settlement(late) is None
+    assert late.after.charged is False
+
+
+def test_create_task_answering_after_the_cancel_records_its_task_id() -> None:
+    cancelled = apply(make_job(S.PENDING), Evidence.cancelled(), NOW).after
+
+    answer = apply(cancelled, Evidence.submitted("task-late"), LATER)
+
+    assert (answer.after.status, answer.after.task_id) == (S.CANCELLED, "task-late")
+
+
+@pytest.mark.parametrize("status", NON_TERMINAL)
 def test_deadline_records_a_timeout_error(status: JobStatus) -> None:
     after = apply(make_job(status), Evidence.deadline(), NOW).after
 
@@ -252,7 +305,12 @@ def test_the_recorded_task_id_lets_the_late_success_upgrade_follow() -> None:
 @pytest.mark.parametrize("status", NON_TERMINAL)
 @pytest.mark.parametrize(
     ("kind", "ledger_kind"),
-    [(E.SUCCEEDED, LedgerKind.CAPTURE), (E.FAILED, LedgerKind.RELEASE), (E.DEADLINE, LedgerKind.RELEASE)],
+    [
+        (E.SUCCEEDED, LedgerKind.CAPTURE),
+        (E.FAILED, LedgerKind.RELEASE),
+        (E.DEADLINE, LedgerKind.RELEASE),
+        (E.CANCELLED, LedgerKind.RELEASE),
+    ],
 )
 def test_a_paid_job_settles_its_hold_once_when_it_ends(
     status: JobStatus, kind: EvidenceKind, ledger_kind: LedgerKind
@@ -297,7 +355,9 @@ def test_only_an_in_time_paid_success_counts_as_charged() -> None:
     assert not apply(make_job(S.RUNNING, price=0), evidence_of(E.SUCCEEDED), NOW).after.charged
 
 
-@pytest.mark.parametrize(("kind", "balance"), [(E.SUCCEEDED, 5), (E.FAILED, 10), (E.DEADLINE, 10)])
+@pytest.mark.parametrize(
+    ("kind", "balance"), [(E.SUCCEEDED, 5), (E.FAILED, 10), (E.DEADLINE, 10), (E.CANCELLED, 10)]
+)
 def test_the_balance_after_a_hold_and_its_settlement(kind: EvidenceKind, balance: int) -> None:
     job = make_job(S.RUNNING, price=5)
     hold = hold_for(job)
@@ -319,13 +379,15 @@ def test_a_top_up_must_be_positive() -> None:
 
 
 @pytest.mark.parametrize(("status", "kind"), ALL_PAIRS, ids=PAIR_IDS)
-def test_a_delivery_is_written_only_when_the_job_becomes_terminal(status: JobStatus, kind: EvidenceKind) -> None:
+def test_a_delivery_is_written_only_when_the_job_becomes_terminal_and_not_cancelled(
+    status: JobStatus, kind: EvidenceKind
+) -> None:
     transition = apply(make_job(status), evidence_of(kind), NOW)
     becomes_terminal = transition.after.status.terminal and transition.after.status is not status
 
     delivery = delivery_for(transition)
 
-    if becomes_terminal:
+    if becomes_terminal and transition.after.status is not S.CANCELLED:
         assert delivery is not None
         assert delivery.id == f"job-1:{transition.after.status.value}"
         assert (delivery.job_id, delivery.recipient) == ("job-1", "telegram:42")
