@@ -270,6 +270,8 @@ async def test_the_list_filters_by_status_and_pages_newest_first(signed_in: tupl
 async def test_unknown_job_and_unknown_page_answer_404(signed_in: tuple[Harness, httpx.AsyncClient]) -> None:
     _, http = signed_in
     assert (await http.get("/console/jobs/nope")).status_code == 404
+    assert (await http.get("/console/jobs/%00")).status_code == 404
+    assert (await http.get("/console/", params={"q": "a\x00b", "model": "\x00"})).status_code == 404
     assert (await http.get("/console/nowhere")).status_code == 404
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from kiegen.apps.http.console import audit
+from kiegen.apps.http.console import audit, views
 from kiegen.apps.http.console.guard import act, console, operator, page, refuse
 from kiegen.core.delivery import Delivery, DeliveryStatus
 from kiegen.core.errors import JobNotFound
@@ -24,8 +24,8 @@ RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.GONE)
 
 
 async def _job(request: Request) -> Job:
-    job_id = request.path_params["job_id"]
-    found = await console(request).client.get(job_id)
+    job_id = views.clean(request.path_params["job_id"])
+    found = await console(request).client.get(job_id) if job_id else None
     if found is None:
         raise refuse(request, 404, "Not found", f"No job has the id {job_id[:200]!r}.")
     return found

@@ -28,7 +28,7 @@ NOTICES = {
 async def jobs(request: Request) -> Response:
     found = operator(request)
     state = console(request)
-    q = request.query_params.get("q", "").strip()
+    q = views.clean(request.query_params.get("q", ""))
     missing = None
     if q:
         job = await state.client.get(q)
@@ -36,7 +36,7 @@ async def jobs(request: Request) -> Response:
             job = await state.client.store.get_by_task(q)
         if job is not None:
             return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
-        missing = q[:200]
+        missing = q
     filters = views.parse_filters(request.query_params)
     page_ = None
     if not filters.problems:
@@ -66,8 +66,8 @@ async def jobs(request: Request) -> Response:
 async def job(request: Request) -> Response:
     operator(request)
     state = console(request)
-    job_id = request.path_params["job_id"]
-    found = await state.client.get(job_id)
+    job_id = views.clean(request.path_params["job_id"])
+    found = await state.client.get(job_id) if job_id else None
     if found is None:
         raise refuse(request, 404, "Not found", f"No job has the id {job_id[:200]!r}.")
     store = state.client.store

@@ -29,6 +29,7 @@ __all__ = [
     "Filters",
     "Item",
     "age",
+    "clean",
     "diagnose",
     "parse_cursor",
     "parse_filters",
@@ -41,6 +42,11 @@ __all__ = [
 BODY_LIMIT = 64 * 1024
 """A callback body longer than this is shown cut (the rest is in the inbox row)."""
 _TEXT_LIMIT = 200
+
+
+def clean(text: str) -> str:
+    """A value typed into the console, as a database can take it: trimmed, without NUL, at most 200 characters."""
+    return text.replace("\x00", "").strip()[:_TEXT_LIMIT]
 
 
 def shown(value: Any) -> Any:
@@ -135,7 +141,7 @@ def cursor_text(cursor: Cursor) -> str:
 
 def parse_filters(query: Mapping[str, str]) -> Filters:
     """The job list's filters from a query string; each problem names the field, the value and the fix."""
-    values = {name: query.get(name, "").strip()[:_TEXT_LIMIT] for name in (*FILTER_FIELDS, "before")}
+    values = {name: clean(query.get(name, "")) for name in (*FILTER_FIELDS, "before")}
     problems: list[str] = []
     status = None
     if values["status"]:
