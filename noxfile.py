@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 
@@ -41,11 +42,25 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
+def _chromium(session: nox.Session) -> None:
+    """The console's browser tests drive Debian's Chromium through Playwright (installed with the dev extra; it
+    never downloads a browser of its own). Where they must run (CI, KIEGEN_REQUIRE_BROWSER=1), install it as
+    .ci/run does; elsewhere they skip without it."""
+    required = os.environ.get("CI", "").lower() == "true" or os.environ.get("KIEGEN_REQUIRE_BROWSER") == "1"
+    if not required or shutil.which("chromium") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", external=True, env=env)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Unit, contract, service, storage and app tests, under asyncio and trio. PostgreSQL tests run when
-    KIEGEN_TEST_POSTGRES_URL is set (and must, when KIEGEN_REQUIRE_POSTGRES=1)."""
+    """Unit, contract, service, storage and app tests, under asyncio and trio, and the console in headless
+    Chromium (tests/console/test_browser.py, about 30 s). PostgreSQL tests run when KIEGEN_TEST_POSTGRES_URL is
+    set (and must, when KIEGEN_REQUIRE_POSTGRES=1)."""
     _install(session)
+    _chromium(session)
     session.run(
         "pytest", "-m", "not e2e", "--ignore=tests/reliability", *session.posargs, env={"PYTHONFAULTHANDLER": "1"}
     )

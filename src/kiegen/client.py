@@ -27,7 +27,7 @@ import attrs
 
 from kiegen.adapters.memory import ConsoleMessenger, InMemoryJobStore, InProcessNotifier
 from kiegen.adapters.system import SystemClock
-from kiegen.core.jobs import Job
+from kiegen.core.jobs import EvidenceSource, Job
 from kiegen.core.registry import ModelRegistry
 from kiegen.ports.clock import Clock
 from kiegen.ports.kie import KieGateway
@@ -228,11 +228,14 @@ class Client:
         job = await self.submit(model, inputs, **options)
         return await self.wait(job.id, timeout=timeout)
 
-    async def cancel(self, job_id: str, *, reason: str = "cancelled by the user") -> Cancellation:
+    async def cancel(
+        self, job_id: str, *, reason: str = "cancelled by the user", source: EvidenceSource = EvidenceSource.USER
+    ) -> Cancellation:
         """Withdraw a job that is still running: it ends CANCELLED, its hold is released, nothing is delivered
         for it (a result KIE still sends is kept on the job, not delivered, not charged). A job that has ended
-        is left as it is (``cancelled=False``). Raises ``JobNotFound`` for an unknown id."""
-        return await cancel(self.ctx, job_id, reason=reason)
+        is left as it is (``cancelled=False``). ``source`` says who withdrew it (``OPERATOR`` for the console).
+        Raises ``JobNotFound`` for an unknown id."""
+        return await cancel(self.ctx, job_id, reason=reason, source=source)
 
     async def get(self, job_id: str) -> Job | None:
         return await self.ctx.store.get(job_id)

@@ -137,6 +137,20 @@ def _crash_at(env: Mapping[str, str]) -> tuple[str, int] | None:
     return point, hit
 
 
+CONSOLE_KEY_MIN_LENGTH = 16
+
+
+def _console_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in env.get("KIEGEN_CONSOLE_KEY", "").split(",") if k.strip())
+    for key in keys:
+        if len(key) < CONSOLE_KEY_MIN_LENGTH:
+            raise ConfigurationError(
+                f"KIEGEN_CONSOLE_KEY holds a key of {len(key)} characters: use at least {CONSOLE_KEY_MIN_LENGTH}, "
+                "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+    return keys
+
+
 def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -248,6 +262,8 @@ class Settings:
     KIE's file hosts (``kiegen.core.callbacks.DEFAULT_RESULT_HOSTS``). The KIE in use is always allowed."""
     user_agent: str | None = None
     """``KIEGEN_USER_AGENT``: the User-Agent of every outgoing request; None: ``kiegen/<version>``."""
+    console_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """``KIEGEN_CONSOLE_KEY`` (comma-separated for a rotation): the operator console's credentials; none: no console."""
     crash_at: tuple[str, int] | None = None
     """Test only: (crash point, nth hit) at which the process kills itself (``KIEGEN_CRASH_AT``)."""
 
@@ -295,6 +311,7 @@ class Settings:
             kie_rate_limit=_rate(env),
             result_hosts=_hosts(env),
             user_agent=_user_agent(env),
+            console_keys=_console_keys(env),
             crash_at=_crash_at(env),
         )
 

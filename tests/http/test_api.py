@@ -226,7 +226,8 @@ async def test_the_openapi_document_describes_every_route(harness: Harness) -> N
     served = {
         (method, route.path)  # type: ignore[attr-defined]
         for route in harness.app.routes
-        for method in route.methods or ()  # type: ignore[attr-defined]
+        # a mounted app (the operator console's HTML pages at /console) has no methods: it is not the API
+        for method in getattr(route, "methods", None) or ()
         if method != "HEAD"
     }
     assert described == served

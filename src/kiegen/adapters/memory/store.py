@@ -6,8 +6,10 @@ backend (one event loop thread). It keeps copies of frozen values only, so calle
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import anyio.lowlevel
 import attrs
@@ -22,8 +24,9 @@ from kiegen.core.errors import (
     LeaseLost,
     QuotaExceeded,
 )
-from kiegen.core.events import JobEvent
+from kiegen.core.events import EventKind, JobEvent
 from kiegen.core.jobs import Job
+from kiegen.ports.console import TELEGRAM_THROTTLED_PREFIX, AuditEntry, Cursor, Health, JobFilter, JobPage, KieCalls
 from kiegen.ports.store import Created
 
 __all__ = ["InMemoryJobStore"]
@@ -39,6 +42,7 @@ class InMemoryJobStore:
         self._ledger: dict[str, LedgerEntry] = {}
         self._free_uses: dict[tuple[str, date], int] = {}
         self._events: list[JobEvent] = []
+        self._audit: list[AuditEntry] = []
 
     async def aclose(self) -> None:
         await anyio.lowlevel.checkpoint()
@@ -280,3 +284,121 @@ class InMemoryJobStore:
         for job in self._jobs.values():
             counts[job.status.value] = counts.get(job.status.value, 0) + 1
         return counts
+
+    # ------------------------------------------------------------------------------------------------------------
+    # The operator console's queries (``kiegen.ports.console.ConsoleQueries``): kept apart from the JobStore.
+
+    async def find_jobs(self, where: JobFilter, *, before: Cursor | None = None, limit: int = 50) -> JobPage:
+        await anyio.lowlevel.checkpoint()
+        found = sorted(
+            (job for job in self._jobs.values() if _matches(job, where, before)),
+            key=lambda j: (j.created_at, j.id),
+            reverse=True,
+        )
+        page = found[: max(0, limit)]
+        more = len(found) > len(page) and page
+        return JobPage(page, Cursor(page[-1].created_at, page[-1].id) if more else None)
+
+    async def ledger_of_job(self, user_id: str, job_id: str) -> list[LedgerEntry]:
+        await anyio.lowlevel.checkpoint()
+        found = (e for e in self._ledger.values() if e.user_id == user_id and e.job_id == job_id)
+        return sorted(found, key=lambda e: e.created_at)
+
+    async def health(self, now: datetime) -> Health:
+        await anyio.lowlevel.checkpoint()
+        since, day_start = now - timedelta(hours=1), datetime.combine(utc_day(now), time(), tzinfo=UTC)
+        pending = [d for d in self._deliveries.values() if d.status is DeliveryStatus.PENDING]
+        callbacks: Counter[str] = Counter(
+            e.outcome.value for e in self._inbox.values() if since <= e.received_at <= now
+        )
+        recent = [e for e in self._events if since <= e.at <= now]
+        callbacks["untrusted"] += sum(
+            1 for e in recent if e.kind == EventKind.CALLBACK and e.detail.get("trust") == "none"
+        )
+        statuses = [e.detail for e in recent if e.kind == EventKind.STATUS]
+        checks = [e.detail for e in recent if e.kind == EventKind.CHECKED]
+        attempts = [e.detail for e in recent if e.kind == EventKind.DELIVERY]
+        credits: dict[str, float] = {}
+        for job in self._jobs.values():
+            if job.kie_credits is not None and day_start <= job.created_at <= now:
+                credits[job.model] = credits.get(job.model, 0.0) + job.kie_credits
+        return Health(
+            at=now,
+            pending_deliveries=len(pending),
+            due_deliveries=sum(1 for d in pending if d.next_attempt_at <= now),
+            oldest_pending_delivery=min((d.created_at for d in pending), default=None),
+            callbacks={k: v for k, v in callbacks.items() if v},
+            kie=KieCalls(
+                created=sum(1 for d in statuses if d.get("to") == "submitted"),
+                create_errors=sum(1 for e in recent if e.kind == EventKind.SUBMIT_ERROR),
+                checks=sum(1 for d in checks if "error" not in d),
+                check_errors=sum(1 for d in checks if "error" in d),
+                tasks_failed=sum(1 for d in statuses if d.get("to") == "failed" and d.get("source") in _KIE_SOURCES),
+            ),
+            deliveries=dict(Counter(str(d.get("outcome")) for d in attempts)),
+            telegram_throttled=sum(1 for d in attempts if _throttled(d)),
+            kie_credits_today=credits,
+        )
+
+    async def retry_delivery(
+        self, delivery_id: str, *, now: datetime, events: Sequence[JobEvent] = ()
+    ) -> Delivery | None:
+        await anyio.lowlevel.checkpoint()
+        current = self._deliveries.get(delivery_id)
+        if current is None or current.status not in (DeliveryStatus.FAILED, DeliveryStatus.GONE):
+            return None
+        stored = attrs.evolve(current, status=DeliveryStatus.PENDING, next_attempt_at=now, lease_until=None)
+        self._deliveries[delivery_id] = stored
+        self._append(*events)
+        return stored
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        await anyio.lowlevel.checkpoint()
+        self._audit.append(attrs.evolve(entry, seq=len(self._audit) + 1))
+
+    async def audit_log(
+        self, *, job_id: str | None = None, before: int | None = None, limit: int = 50
+    ) -> list[AuditEntry]:
+        await anyio.lowlevel.checkpoint()
+        found = [
+            e
+            for e in reversed(self._audit)
+            if (job_id is None or e.job_id == job_id) and (before is None or e.seq < before)
+        ]
+        return found[: max(0, limit)]
+
+
+_KIE_SOURCES = ("callback", "poll")
+
+
+def _throttled(detail: Mapping[str, Any]) -> bool:
+    return (
+        detail.get("recipient") == "telegram"
+        and detail.get("outcome") == "deferred"
+        and str(detail.get("error", "")).startswith(TELEGRAM_THROTTLED_PREFIX)
+    )
+
+
+def _owned_by(user_id: str | None, where: JobFilter) -> bool:
+    if where.user_id is not None and user_id != where.user_id:
+        return False
+    if where.telegram_user is not None and user_id != f"tg:{where.telegram_user}":
+        return False
+    if where.api_key is not None:
+        tenant = f"apikey:{where.api_key}"
+        return user_id is not None and (user_id == tenant or user_id.startswith(tenant + ":"))
+    return True
+
+
+def _matches(job: Job, where: JobFilter, before: Cursor | None) -> bool:
+    if before is not None and (job.created_at, job.id) >= (before.created_at, before.job_id):
+        return False
+    if where.status is not None and job.status is not where.status:
+        return False
+    if where.model is not None and job.model != where.model:
+        return False
+    if where.created_from is not None and job.created_at < where.created_from:
+        return False
+    if where.created_to is not None and job.created_at >= where.created_to:
+        return False
+    return _owned_by(job.user_id, where)

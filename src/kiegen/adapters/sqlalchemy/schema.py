@@ -19,6 +19,7 @@ __all__ = [
     "PENDING_DELIVERY",
     "PENDING_INBOX",
     "UTCDateTime",
+    "console_audit",
     "deliveries",
     "drafts",
     "free_uses",
@@ -125,6 +126,8 @@ jobs = sa.Table(
     # a user's history, newest first.
     sa.Index("ix_jobs_user_created", "user_id", "created_at"),
     sa.Index("ix_jobs_created", "created_at"),
+    # the console's job list filtered by status, newest first (migration 0005).
+    sa.Index("ix_jobs_status_created", "status", "created_at", "id"),
 )
 
 inbox = sa.Table(
@@ -237,6 +240,22 @@ drafts = sa.Table(
     sa.Column("card_message_id", sa.BigInteger, nullable=True),
     sa.Column("job_id", Key(), nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    # The person's message the prompt came from (an edit of it changes the prompt); revision 0007.
+    # The person's message the prompt came from (an edit of it changes the prompt); revision 0006.
     sa.Column("prompt_message_id", sa.BigInteger, nullable=True),
+)
+
+# What operators did in the console (``kiegen.apps.http.console``), newest first; a job's page lists its own.
+console_audit = sa.Table(
+    "console_audit",
+    metadata,
+    sa.Column("seq", Serial, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("job_id", Key(), nullable=True),
+    sa.Column("target", sa.Text, nullable=True),
+    sa.Column("remote", sa.String(), nullable=True),
+    sa.Column("detail", Json, nullable=False),
+    sa.Index("ix_console_audit_job_id_seq", "job_id", "seq"),
 )

@@ -21,13 +21,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
 
 import attrs
 from sqlalchemy.engine import URL, make_url
 
+from kiegen.adapters.sqlalchemy import console_sql as cq
 from kiegen.adapters.sqlalchemy import schema as t
 from kiegen.adapters.sqlalchemy.engine import redacted
 from kiegen.adapters.sqlalchemy.migrate import migrate
@@ -60,6 +61,7 @@ from kiegen.core.errors import (
 )
 from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Job
+from kiegen.ports.console import TELEGRAM_THROTTLED_PREFIX, AuditEntry, Cursor, Health, JobFilter, JobPage, KieCalls
 from kiegen.ports.store import Created
 
 __all__ = ["SqlAlchemyJobStore", "open_database"]
@@ -643,6 +645,88 @@ class SqlAlchemyJobStore:
 
         async def op(c: Conn) -> str | None:
             return await c.fetchval(_REVISION)  # type: ignore[no-any-return]
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------------------------------------------------
+    # The operator console's queries (``kiegen.ports.console.ConsoleQueries``), apart from the JobStore's hot paths:
+    # their statements are in ``console_sql``.
+
+    async def find_jobs(self, where: JobFilter, *, before: Cursor | None = None, limit: int = 50) -> JobPage:
+        async def op(c: Conn) -> JobPage:
+            fields, params = cq.job_filter_params(c, where, before)
+            rows = await c.fetch(cq.find_jobs_sql(fields), {**params, "limit": max(0, limit) + 1})
+            jobs = [job_from_row(c, row) for row in rows[: max(0, limit)]]
+            more = len(rows) > len(jobs) and jobs
+            return JobPage(jobs, Cursor(jobs[-1].created_at, jobs[-1].id) if more else None)
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    async def ledger_of_job(self, user_id: str, job_id: str) -> list[LedgerEntry]:
+        async def op(c: Conn) -> list[LedgerEntry]:
+            rows = await c.fetch(cq.JOB_LEDGER, {"user_id": user_id, "job_id": job_id})
+            return [entry_from_row(c, row) for row in rows]
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    async def health(self, now: datetime) -> Health:
+        since = now - timedelta(hours=1)
+        day_start = datetime.combine(utc_day(now), time(), tzinfo=UTC)
+
+        async def op(c: Conn) -> Health:
+            window = {"since": c.ts(since), "now": c.ts(now)}
+            pending = await c.fetchrow(cq.PENDING_DELIVERIES, {"now": c.ts(now)})
+            assert pending is not None
+            callbacks = {row["outcome"]: int(row["n"]) for row in await c.fetch(cq.INBOX_OUTCOMES, window)}
+            figures = await c.fetchrow(cq.EVENT_FIGURES, {**window, "throttled": TELEGRAM_THROTTLED_PREFIX})
+            assert figures is not None
+            if figures["untrusted"]:
+                callbacks["untrusted"] = int(figures["untrusted"])
+            credits = await c.fetch(cq.KIE_CREDITS, {"day_start": c.ts(day_start), "now": c.ts(now)})
+            kie = {name: int(figures[name]) for name in ("created", "create_errors", "checks", "check_errors")}
+            return Health(
+                at=now,
+                pending_deliveries=int(pending["pending"]),
+                due_deliveries=int(pending["due"]),
+                oldest_pending_delivery=c.read_ts(pending["oldest"]),
+                callbacks=callbacks,
+                kie=KieCalls(**kie, tasks_failed=int(figures["tasks_failed"])),
+                deliveries={k: int(figures[k]) for k in cq.DELIVERY_OUTCOMES if figures[k]},
+                telegram_throttled=int(figures["throttled"]),
+                kie_credits_today={row["model"]: float(row["credits"]) for row in credits},
+            )
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    async def retry_delivery(
+        self, delivery_id: str, *, now: datetime, events: Sequence[JobEvent] = ()
+    ) -> Delivery | None:
+        async def op(c: Conn) -> Delivery | None:
+            row = await c.fetchrow(cq.DELIVERY_RETRY, {"id": delivery_id, "now": c.ts(now)})
+            if row is None:
+                return None
+            await self._insert_events(c, events)
+            return delivery_from_row(c, row)
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        async def op(c: Conn) -> None:
+            await c.execute(cq.AUDIT_INSERT, cq.audit_params(c, entry))
+
+        await self._db.write(op)
+
+    async def audit_log(
+        self, *, job_id: str | None = None, before: int | None = None, limit: int = 50
+    ) -> list[AuditEntry]:
+        async def op(c: Conn) -> list[AuditEntry]:
+            params: dict[str, Any] = {"limit": max(0, limit)}
+            if job_id is not None:
+                params["job_id"] = job_id
+            if before is not None:
+                params["before"] = before
+            rows = await c.fetch(cq.audit_sql(job_id is not None, before is not None), params)
+            return [cq.audit_from_row(c, row) for row in rows]
 
         return await self._db.read(op)  # type: ignore[no-any-return]
 

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from kiegen.apps.http.api import create_generation, get_generation, list_models
 from kiegen.apps.http.bodies import error
 from kiegen.apps.http.callbacks import kie_callback
+from kiegen.apps.http.console import mount as console_mount
 from kiegen.apps.http.limits import BodyDeadline, ServerLimits
 from kiegen.apps.http.logs import AccessLog
 from kiegen.apps.http.metrics import MeteredMessenger, Metrics
@@ -100,6 +101,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        console_mount(client, settings, metrics_),  # /console: off unless KIEGEN_CONSOLE_KEY is set
     ]
     app = Starlette(
         routes=[*own_routes, *routes],
