@@ -15,7 +15,7 @@ import anyio.abc
 import httpx
 import pytest
 
-from kiegen.simulator.app import WallClock
+from kiegen.adapters.system import SystemClock
 from kiegen.simulator.engine import SimulatedKie, SimulatorConfig
 from tests.http.servers import API_KEY, AppProcess, app_env, free_port, simulator
 
@@ -100,7 +100,7 @@ def _count(log: Path, *needles: str) -> int:
 
 
 async def test_slow_clients_and_floods_are_bounded(tmp_path: Path) -> None:
-    kie = SimulatedKie(WallClock(), SimulatorConfig(delay_s=120.0))  # tasks stay running for the whole test
+    kie = SimulatedKie(SystemClock(), SimulatorConfig(delay_s=120.0))  # tasks stay running for the whole test
     port = free_port()
     log = tmp_path / "app.log"
     env = app_env(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from kiegen.catalogue import default_registry
 from kiegen.core.delivery import DeliveryStatus
-from kiegen.core.models import default_registry
 from kiegen.services import Config
 from tests.http.conftest import BASE, CALLBACK_SECRET, HOOK_URL, Harness, serving
 
