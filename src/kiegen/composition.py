@@ -1,29 +1,25 @@
-"""The composition root: settings in, adapters built, a ``Client`` out. No work happens at import or here:
-connections open and migrations run when the client is entered (``async with``).
+"""From settings to adapters: what the environment of DESIGN.md asks for, built and not yet opened. No work
+happens at import or here: connections open and migrations run when the client is entered (``async with``).
 
-    client = build(Settings.from_env())
-    async with client:
-        ...
+``client_options(settings, **overrides)`` gives the keyword arguments of ``kiegen.Client`` (its constructor is
+the one place the parts are put together into a ``Context``); ``Client.from_settings`` and ``Client.from_env``
+use it, and so does ``kiegen.bootstrap.build``. The factories of single parts (``sql_store_for``,
+``kie_gateway_for``, ``registry_for``) serve whoever wants one part only, or wraps one (the crash harness).
 
 Defaults: SQLite at ``KIEGEN_DATABASE_URL`` (``kiegen.db``), the httpx gateway when ``KIE_API_KEY`` is set and
 the built-in simulator (in process) when it is not, an in-process notifier (PostgreSQL LISTEN/NOTIFY when the
 database is PostgreSQL), the console messenger.
-
-``KIEGEN_CRASH_AT`` (tests only, see ``kiegen.settings``) arms ``crash_hook``: the process SIGKILLs itself at
-the nth pass of a named crash point of the services.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiegen.catalogue import build_registry
-from kiegen.client import Client
 from kiegen.core.callbacks import DEFAULT_RESULT_HOSTS
+from kiegen.core.errors import ConfigurationError
 from kiegen.core.polling import PollPolicy
 from kiegen.core.pricing import DEFAULT_MARKUP
 from kiegen.core.registry import ModelRegistry
@@ -36,7 +32,11 @@ from kiegen.services import Config
 from kiegen.settings import Settings, load_or_create_secret
 from kiegen.simulator.engine import SimulatorConfig
 
-__all__ = ["SECRET_FILE", "build", "crash_hook", "registry_for"]
+if TYPE_CHECKING:
+    from kiegen.adapters.kie_httpx import HttpxKieGateway, RetryPolicy
+    from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
+
+__all__ = ["SECRET_FILE", "client_options", "kie_gateway_for", "registry_for", "sql_store_for"]
 
 SECRET_FILE = Path(".kiegen") / "callback_secret"
 """Where a generated callback secret is kept when KIEGEN_CALLBACK_SECRET is unset (one host only)."""
@@ -51,22 +51,6 @@ def registry_for(settings: Settings) -> ModelRegistry:
         prices=settings.prices,
         enabled=settings.models_enabled,
     )
-
-
-def crash_hook(point: str, nth: int) -> Callable[[str], None]:
-    """For the crash harness only: a hook that SIGKILLs this process the ``nth`` time ``point`` is passed
-    (no clean-up, no flush: exactly what an OOM kill or a power cut leaves behind)."""
-    hits = 0
-
-    def hook(name: str) -> None:
-        nonlocal hits
-        if name != point:
-            return
-        hits += 1
-        if hits >= nth:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -93,7 +77,38 @@ def _timings(settings: Settings, *, callbacks: bool) -> dict[str, Any]:
     }
 
 
-def build(
+def sql_store_for(settings: Settings, **options: Any) -> SqlAlchemyJobStore:
+    """The SQL job store of ``settings`` (not opened: enter it, or hand it to a ``Client``, which does);
+    ``options`` go to ``SqlAlchemyJobStore.from_url``."""
+    from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
+
+    return SqlAlchemyJobStore.from_url(settings.database_url, **options)
+
+
+def kie_gateway_for(
+    settings: Settings,
+    *,
+    event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+    retry: RetryPolicy | None = None,
+) -> HttpxKieGateway:
+    """The HTTP gateway to the KIE of ``settings`` (needs ``KIE_API_KEY``); enter it to close its client."""
+    from kiegen.adapters.kie_httpx import HttpxKieGateway
+    from kiegen.adapters.kie_httpx.limiter import shared_limiter
+
+    if settings.kie_api_key is None:
+        raise ConfigurationError("KIE_API_KEY is not set: there is no KIE to talk to (the simulator needs none)")
+    return HttpxKieGateway(
+        settings.kie_api_key,
+        base_url=settings.kie_base_url,
+        upload_url=settings.kie_upload_url,
+        limiter=shared_limiter(*settings.kie_rate_limit) if settings.kie_rate_limit else None,
+        event_hooks=event_hooks,
+        user_agent=settings.user_agent,
+        retry=retry,
+    )
+
+
+def client_options(
     settings: Settings,
     *,
     kie: KieGateway | None = None,
@@ -104,16 +119,14 @@ def build(
     workers: bool = True,
     simulator: SimulatorConfig | None = None,
     kie_event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
-) -> Client:
-    """Build a client from ``settings``; any adapter given here replaces the one the settings would build.
-    ``kie_event_hooks`` go to the httpx client of the gateway built here (the HTTP service counts KIE
-    requests with them)."""
+) -> dict[str, Any]:
+    """``kiegen.Client``'s arguments for ``settings``; any adapter given here replaces the one the settings
+    would build. ``kie_event_hooks`` go to the httpx client of the gateway built here (the HTTP service counts
+    KIE requests with them)."""
     resources: list[Any] = []
     if store is None:
-        from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
-
         # Entered with the client: migrations run, the writer and readers start; closed after the workers.
-        sql_store = SqlAlchemyJobStore.from_url(settings.database_url)
+        sql_store = sql_store_for(settings)
         resources.append(sql_store)
         store = sql_store
         if notifier is None and sql_store.dialect == "postgresql":
@@ -124,18 +137,7 @@ def build(
             resources.append(pg_notifier)
             notifier = pg_notifier
     if kie is None and not settings.simulated:
-        from kiegen.adapters.kie_httpx import HttpxKieGateway
-        from kiegen.adapters.kie_httpx.limiter import shared_limiter
-
-        assert settings.kie_api_key is not None
-        gateway = HttpxKieGateway(
-            settings.kie_api_key,
-            base_url=settings.kie_base_url,
-            upload_url=settings.kie_upload_url,
-            limiter=shared_limiter(*settings.kie_rate_limit) if settings.kie_rate_limit else None,
-            event_hooks=kie_event_hooks,
-            user_agent=settings.user_agent,
-        )
+        gateway = kie_gateway_for(settings, event_hooks=kie_event_hooks)
         resources.append(gateway)
         kie = gateway
     secret = settings.callback_secret.encode() if settings.callback_secret else b""
@@ -156,17 +158,14 @@ def build(
         free_quota=settings.free_quota,
         **_timings(settings, callbacks=callbacks),
     )
-    client = Client(
-        store=store,
-        kie=kie,
-        messengers=messengers,
-        clock=clock,
-        notifier=notifier,
-        config=config,
-        workers=workers,
-        resources=resources,
-        simulator=simulator,
-    )
-    if settings.crash_at is not None:
-        client.ctx.crash_hook = crash_hook(*settings.crash_at)
-    return client
+    return {
+        "store": store,
+        "kie": kie,
+        "messengers": messengers,
+        "clock": clock,
+        "notifier": notifier,
+        "config": config,
+        "workers": workers,
+        "resources": resources,
+        "simulator": simulator,
+    }
