@@ -270,7 +270,8 @@ def sqlite_raw_writes(path: Path, count: int) -> None:
         key = f"raw-{n:07d}"
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
-            "INSERT INTO inbox (key, job_id, task_id, body, received_at, outcome, note) VALUES (?, ?, ?, ?, ?, 'applied', '')",
+            "INSERT INTO inbox (key, job_id, task_id, body, received_at, outcome, note)"
+            " VALUES (?, ?, ?, ?, ?, 'applied', '')",
             (key + ":cb", key, key, b'{"code": 200}' * 40, stamp),
         )
         conn.execute(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from decimal import Decimal
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -27,6 +28,7 @@ import attrs
 
 from kiegen.adapters.memory import ConsoleMessenger, InMemoryJobStore, InProcessNotifier
 from kiegen.adapters.system import SystemClock
+from kiegen.composition import client_options
 from kiegen.core.jobs import EvidenceSource, Job
 from kiegen.core.registry import ModelRegistry
 from kiegen.ports.clock import Clock
@@ -50,6 +52,7 @@ from kiegen.services import (
     submit,
     wait,
 )
+from kiegen.settings import Settings
 from kiegen.simulator.engine import SimulatedKie, SimulatorConfig
 
 __all__ = ["IN_PROCESS_URL", "Client", "parse_callback_url"]
@@ -150,11 +153,14 @@ class Client:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Client:
-        """Build from the environment variables of DESIGN.md (see ``kiegen.bootstrap.build``)."""
-        from kiegen.bootstrap import build
-        from kiegen.settings import Settings
+        """Build from the environment variables of DESIGN.md (see ``from_settings``)."""
+        return cls.from_settings(Settings.from_env(environ), **overrides)
 
-        return build(Settings.from_env(environ), **overrides)
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Client:
+        """Build from ``settings``; any adapter given in ``overrides`` replaces the one the settings would build
+        (``kiegen.composition.client_options``)."""
+        return cls(**client_options(settings, **overrides))
 
     @property
     def registry(self) -> ModelRegistry:
@@ -237,6 +243,10 @@ class Client:
         Raises ``JobNotFound`` for an unknown id."""
         return await cancel(self.ctx, job_id, reason=reason, source=source)
 
+    async def credits(self) -> Decimal:
+        """The KIE account's balance (the simulator's when there is no KIE key)."""
+        return await self.ctx.kie.credits()
+
     async def get(self, job_id: str) -> Job | None:
         return await self.ctx.store.get(job_id)
 
@@ -254,9 +264,11 @@ class Client:
         return self.ctx.notifier.subscribe(job_id)
 
     def wrap_messenger(self, wrap: Callable[[Messenger], Messenger]) -> None:
-        """Put ``wrap(messenger)`` around the client's messenger (e.g. to count deliveries); the deliverer uses
-        it from its next delivery on."""
-        self.ctx.messenger = wrap(self.ctx.messenger)
+        """Put ``wrap(messenger)`` around the client's messenger (e.g. to count deliveries). Before the client is
+        entered: its workers run on the context they start with."""
+        if self._stack is not None:
+            raise RuntimeError("wrap_messenger() must be called before the client is entered")
+        self.ctx = attrs.evolve(self.ctx, messenger=wrap(self.ctx.messenger))
 
     async def handle_callback(
         self,

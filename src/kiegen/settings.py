@@ -17,8 +17,6 @@ default price of a paid model is ``ceil(KIE cost x markup)`` credits, default 1.
 ``KIEGEN_MODELS_ENABLED`` (comma-separated model ids the bot offers, ``*`` for all; default
 ``kiegen.catalogue.DEFAULT_ENABLED``).
 
-``KIEGEN_CRASH_AT=<point>[:<nth>]`` is for tests only (the crash harness of ``tests/reliability``): the process
-kills itself with SIGKILL the nth time (default 1) it passes the named crash point. Never set it in production.
 """
 
 from __future__ import annotations
@@ -119,22 +117,6 @@ def _rate(env: Mapping[str, str]) -> tuple[int, float] | None:
             f"KIEGEN_KIE_RATE_LIMIT={raw!r} is not TASKS/SECONDS with both positive (e.g. 20/10)"
         ) from None
     return limit, period
-
-
-def _crash_at(env: Mapping[str, str]) -> tuple[str, int] | None:
-    raw = env.get("KIEGEN_CRASH_AT", "").strip()
-    if not raw:
-        return None
-    point, _, nth = raw.partition(":")
-    try:
-        hit = int(nth) if nth else 1
-        if not point or hit < 1:
-            raise ValueError
-    except ValueError:
-        raise ConfigurationError(
-            f"KIEGEN_CRASH_AT={raw!r} is not POINT[:NTH] (e.g. after_result_stored:3); it is for tests only"
-        ) from None
-    return point, hit
 
 
 CONSOLE_KEY_MIN_LENGTH = 16
@@ -264,8 +246,6 @@ class Settings:
     """``KIEGEN_USER_AGENT``: the User-Agent of every outgoing request; None: ``kiegen/<version>``."""
     console_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
     """``KIEGEN_CONSOLE_KEY`` (comma-separated for a rotation): the operator console's credentials; none: no console."""
-    crash_at: tuple[str, int] | None = None
-    """Test only: (crash point, nth hit) at which the process kills itself (``KIEGEN_CRASH_AT``)."""
 
     @property
     def simulated(self) -> bool:
@@ -312,7 +292,6 @@ class Settings:
             result_hosts=_hosts(env),
             user_agent=_user_agent(env),
             console_keys=_console_keys(env),
-            crash_at=_crash_at(env),
         )
 
 

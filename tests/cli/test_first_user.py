@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kiegen.adapters.system import SystemClock
 from kiegen.simulator.app import create_app, running_in_thread
 from kiegen.simulator.engine import SimulatorConfig
 from kiegen.simulator.png import PNG_MAGIC
@@ -87,7 +88,9 @@ def test_a_timed_out_generate_says_so_and_how_to_wait_again(tmp_path: Path) -> N
 
 @pytest.fixture
 def refusing_kie() -> Iterator[str]:
-    app = create_app(config=SimulatorConfig(delay_s=0.5), api_key="test-key", faults=["createTask:body=402"])
+    app = create_app(
+        clock=SystemClock(), config=SimulatorConfig(delay_s=0.5), api_key="test-key", faults=["createTask:body=402"]
+    )
     with running_in_thread(app) as base:
         yield base
 

@@ -683,3 +683,13 @@ async def test_each_delivery_attempt_is_in_the_jobs_story(store: JobStore) -> No
         {"delivery": delivery.id, "recipient": "telegram", "attempt": 2, "outcome": "sent"},
     ]
     assert await store.events_for("unknown") == []
+
+
+async def test_claim_deliveries_never_takes_the_ids_it_is_told_to_leave_out(store: JobStore) -> None:
+    first = await with_delivery(store)
+    second = await with_delivery(store)
+    claims = await store.claim_deliveries(T0, lease_s=0, limit=10, exclude=frozenset({first.id}))
+    assert [c.delivery.id for c in claims] == [second.id]
+    # the lease of 0 s ran out at once: without exclude both come back, with it only the other
+    again = await store.claim_deliveries(T0, lease_s=0, limit=10, exclude=frozenset({second.id}))
+    assert [c.delivery.id for c in again] == [first.id]

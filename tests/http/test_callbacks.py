@@ -116,7 +116,9 @@ async def _status(h: Harness, job_id: str, status: JobStatus) -> bool:
 
 async def test_result_urls_off_the_allowed_hosts_are_only_a_hint() -> None:
     async with serving() as h:
-        h.client.ctx.config = attrs.evolve(h.config, allowed_result_hosts=frozenset({"cdn.example.com"}))
+        h.client.ctx = attrs.evolve(
+            h.client.ctx, config=attrs.evolve(h.config, allowed_result_hosts=frozenset({"cdn.example.com"}))
+        )
         job_id = await running(h)
         job = await h.job(job_id)
         response = await h.http.post(h.callback_url(job_id), content=success_body(job.task_id))
@@ -126,7 +128,7 @@ async def test_result_urls_off_the_allowed_hosts_are_only_a_hint() -> None:
 
 async def test_a_kie_signed_bare_callback_is_authenticated_and_its_success_confirmed_with_kie() -> None:
     async with serving(settings=make_settings(kie_hmac_key="kie-hmac-key")) as h:
-        h.client.ctx.config = attrs.evolve(h.config, kie_hmac_key=b"kie-hmac-key")
+        h.client.ctx = attrs.evolve(h.client.ctx, config=attrs.evolve(h.config, kie_hmac_key=b"kie-hmac-key"))
         job_id = await running(h)
         task_id = (await h.job(job_id)).task_id or ""
         now = int(time.time())

@@ -27,8 +27,6 @@ async def hostile(request: pytest.FixtureRequest, anyio_backend: str, tmp_path: 
         async with serving() as h:
             yield h
         return
-    if anyio_backend != "asyncio":
-        pytest.skip("SQLAlchemy asyncio adapters run under asyncio only")
     from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 
     store: JobStore

@@ -20,9 +20,11 @@ import pytest
 
 from kiegen.adapters.kie_httpx import HttpxKieGateway, RetryPolicy
 from kiegen.adapters.kie_httpx.download import download_image
+from kiegen.composition import kie_gateway_for
 from kiegen.core.errors import KieTaskNotFound
 from kiegen.core.jobs import TaskState
 from kiegen.core.tasks import TaskSnapshot
+from kiegen.settings import Settings
 from kiegen.simulator.png import make_png
 
 _ENABLED = os.environ.get("RUN_E2E") == "1" and bool(os.environ.get("KIE_API_KEY", "").strip())
@@ -44,7 +46,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[HttpxKieGateway]:
-    async with HttpxKieGateway.from_env(os.environ, retry=RetryPolicy(deadline=90.0)) as gw:
+    async with kie_gateway_for(Settings.from_env(os.environ), retry=RetryPolicy(deadline=90.0)) as gw:
         yield gw
 
 

@@ -1,7 +1,7 @@
 """The crash harness: real worker processes, a real SIGKILL at a named crash point, restarts, and a count.
 
 ``run_crash_cycles`` serves the KIE simulator over HTTP (a thread of the test process, so it outlives every
-worker), starts ``worker.py`` with ``KIEGEN_CRASH_AT=<point>:<nth>`` (nth drawn so that each run makes some
+worker), starts ``worker.py`` with ``KIEGEN_TEST_CRASH_AT=<point>:<nth>`` (nth drawn so that each run makes some
 progress before it dies) until it was killed ``kills`` times, then once more unarmed to finish, and
 ``audit`` reads the database and the delivery files to count what was lost, duplicated or mis-sent.
 """
@@ -144,7 +144,7 @@ class Workspace:
             "KIEGEN_CALLBACK_SECRET": "reliability-secret",
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         }
-        env.pop("KIEGEN_CRASH_AT", None)
+        env.pop("KIEGEN_TEST_CRASH_AT", None)
         env.pop("KIEGEN_PUBLIC_URL", None)
         if self.callback_port:
             env["KIEGEN_PUBLIC_URL"] = f"http://127.0.0.1:{self.callback_port}"
@@ -200,8 +200,9 @@ class CrashFigures:
         return "RELIABILITY crash " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 
-# How often each point is passed per job: the ledger point only for paid jobs (every second job).
-HITS_PER_JOB = {"after_ledger_entry": 0.5}
+# How often each point is passed per job: the ledger point only for paid jobs (every second job); a batch of
+# several writes a few times per job.
+HITS_PER_JOB = {"after_ledger_entry": 0.5, "in_batch": 2.0}
 
 
 def run_crash_cycles(ws: Workspace, point: str, *, kills: int, seed: int = 0) -> tuple[int, int]:
@@ -213,7 +214,7 @@ def run_crash_cycles(ws: Workspace, point: str, *, kills: int, seed: int = 0) ->
     done_kills = runs = 0
     while done_kills < kills:
         nth = rng.randint(1, spread)
-        code, _, err = ws.run(KIEGEN_CRASH_AT=f"{point}:{nth}")
+        code, _, err = ws.run(KIEGEN_TEST_CRASH_AT=f"{point}:{nth}")
         runs += 1
         if code == -signal.SIGKILL:
             done_kills += 1

@@ -23,9 +23,9 @@ from typing import Any
 import anyio
 import anyio.abc
 import httpx
-import sqlalchemy as sa
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
+from kiegen.adapters.sqlalchemy.sql import sql
 from kiegen.core.billing import LedgerEntry, LedgerKind
 from kiegen.core.jobs import JobStatus
 from tests.http.servers import API_KEY, subprocess_env
@@ -182,22 +182,21 @@ async def seed_credits(database_url: str, users: Sequence[str]) -> None:
 
 async def outstanding(database_url: str) -> tuple[int, int, int]:
     """(jobs, jobs not terminal, deliveries pending) straight from the tables."""
-    terminal = tuple(s.value for s in JobStatus if s.terminal)
+    terminal = ", ".join(f"'{s.value}'" for s in JobStatus if s.terminal)
+    counts = sql(
+        "SELECT (SELECT count(*) FROM jobs),"
+        f" (SELECT count(*) FROM jobs WHERE status NOT IN ({terminal})),"
+        " (SELECT count(*) FROM deliveries WHERE status = 'pending')"
+    )
+
+    async def read(conn: Any) -> tuple[int, int, int]:
+        jobs, open_jobs, pending = await conn.fetchrow(counts)
+        return int(jobs), int(open_jobs), int(pending)
+
     store = await SqlAlchemyJobStore.open(database_url, migrate=False)
     try:
-        async with store.engine.connect() as conn:
-            jobs = (await conn.execute(sa.text("SELECT count(*) FROM jobs"))).scalar_one()
-            open_jobs = (
-                await conn.execute(
-                    sa.text("SELECT count(*) FROM jobs WHERE status NOT IN :t").bindparams(
-                        sa.bindparam("t", terminal, expanding=True)
-                    )
-                )
-            ).scalar_one()
-            pending = (
-                await conn.execute(sa.text("SELECT count(*) FROM deliveries WHERE status = 'pending'"))
-            ).scalar_one()
-        return int(jobs), int(open_jobs), int(pending)
+        result: tuple[int, int, int] = await store.database.read(read)
+        return result
     finally:
         await store.aclose()
 

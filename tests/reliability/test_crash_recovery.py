@@ -1,5 +1,9 @@
 """kill -9 at every named crash point, restart, count: nothing lost, duplicates only from the messenger window.
 
+``in_batch`` is inside the store's group commit, after some of a batch's savepoints and before its COMMIT:
+none of that batch's callers was answered, so KIE's callback retry (here: the poller) completes them, and
+nothing of the batch is in the database half-applied.
+
 For each point, real worker processes are killed (SIGKILL, no clean-up) there, restarted until the work is
 done, and the database and the delivery files are audited. The points run side by side (one simulator,
 database and set of files each) to keep the CI-sized run short.
@@ -41,6 +45,7 @@ POINTS = [
     "after_delivery_claimed",
     "mid_download",
     "after_messenger_accepted",
+    "in_batch",
 ]
 # CI runs every point on SQLite and the points where the two stores' claims and transactions differ most on
 # PostgreSQL; the soak runs every point on both.
@@ -52,6 +57,7 @@ POSTGRES_POINTS = (
         "after_callback_stored",
         "after_delivery_claimed",
         "after_messenger_accepted",
+        "in_batch",
     ]
 )
 JOBS = 1000 if SOAK else 16
@@ -61,7 +67,8 @@ PARALLEL = 2 if SOAK else 4
 
 def crash_at(database: Database, point: str, root: Path) -> CrashFigures:
     root.mkdir()
-    callbacks = point == "after_callback_stored"
+    # Callbacks come in over HTTP for these points: a callback's write is what fills a batch with several.
+    callbacks = point in ("after_callback_stored", "in_batch")
     started = time.monotonic()
     with simulator(callbacks=CallbackMode.NORMAL if callbacks else CallbackMode.LOST) as sim:
         ws = Workspace(database.fresh(point), sim, root, jobs=JOBS, callback_port=free_port() if callbacks else 0)

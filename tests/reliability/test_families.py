@@ -40,8 +40,6 @@ async def store(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIter
     if request.param == "memory":
         yield InMemoryJobStore()
         return
-    if anyio_backend != "asyncio":
-        pytest.skip("SQLAlchemy's async engines (aiosqlite, asyncpg) run on asyncio only")
     if request.param == "sqlite":
         database: Database = request.getfixturevalue("sqlite_database")
         async with await SqlAlchemyJobStore.open(database.url) as sql:
@@ -215,7 +213,7 @@ async def test_an_ambiguous_create_task_makes_at_most_one_extra_task_and_charges
     kie = AnswerLostKie(sim, lose=jobs_n)
     ctx = make_ctx(store, clock, kie, messenger)
     if not callbacks:
-        ctx.config = attrs.evolve(ctx.config, public_url=None)
+        ctx = attrs.evolve(ctx, config=attrs.evolve(ctx.config, public_url=None))
 
     async def sink(url: str, body: bytes) -> None:
         from kiegen.client import parse_callback_url

@@ -10,7 +10,7 @@ person, ledger balanced.
   HTTP service. Each process delivers only what it has a messenger for.
 - PostgreSQL: two HTTP services on one database, generations spread over both, either one killed at random.
 
-asyncio only: the fake Bot API server is aiohttp, and the audits use the SQL store.
+asyncio only: the fake Bot API server is aiohttp.
 """
 
 from __future__ import annotations

@@ -4,8 +4,11 @@
         python worker.py --jobs 40 --out-dir DIR [--callback-port P] [--stop-marker FILE]
 
 It is built by ``kiegen.bootstrap.build`` from the environment exactly like a deployment (SQLite or PostgreSQL,
-``HttpxKieGateway`` to the KIE simulator, timing knobs, ``KIEGEN_CRASH_AT`` armed or not), with one extra
-messenger: ``FileMessenger`` for ``file:<path>`` recipients. It downloads the first result image (the place
+``HttpxKieGateway`` to the KIE simulator, timing knobs), with one extra messenger: ``FileMessenger`` for
+``file:<path>`` recipients. ``KIEGEN_TEST_CRASH_AT=<point>[:<nth>]`` arms a crash point: the worker wraps the
+ports it hands to ``build`` (``Crashing*`` below) and SIGKILLs itself the nth time the point is passed; nothing
+of this is in kiegen's own code. ``in_batch`` is inside the store's group commit: after a batch's savepoints
+(at least two), before its COMMIT. It downloads the first result image (the place
 the Telegram messenger downloads too: the ``mid_download`` crash point) and appends one line per delivery to
 the recipient's file, fsynced, so that what was delivered survives a SIGKILL of this process.
 
@@ -20,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,8 @@ from typing import Any
 import attrs
 import httpx
 
-from kiegen.bootstrap import build
+from kiegen.adapters.sqlalchemy.notify import PostgresNotifier
+from kiegen.bootstrap import build, kie_gateway_for, sql_store_for
 from kiegen.client import Client
 from kiegen.core.billing import topup
 from kiegen.core.delivery import DeliveryStatus
@@ -59,12 +63,79 @@ def job_spec(i: int, out_dir: Path) -> dict[str, Any]:
     }
 
 
+class Crash:
+    """``KIEGEN_TEST_CRASH_AT=<point>[:<nth>]``: SIGKILL this process (no clean-up, no flush: what an OOM kill or a
+    power cut leaves behind) the nth time ``point`` is passed."""
+
+    def __init__(self, raw: str | None) -> None:
+        point, _, nth = (raw or "").partition(":")
+        self.point, self.nth, self.hits = point, int(nth or 1), 0
+
+    def passed(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.hits += 1
+        if self.hits >= self.nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def before_commit(self, savepoints: int) -> None:
+        if savepoints >= 2:  # some of the batch's writes are in, none committed
+            self.passed("in_batch")
+
+
+class CrashingStore:
+    """The job store, passing the store-side crash points after the call they follow returns."""
+
+    def __init__(self, store: Any, crash: Crash) -> None:
+        self._store, self._crash = store, crash
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def save(self, job: Job, **kwargs: Any) -> Job:
+        stored = await self._store.save(job, **kwargs)
+        if kwargs.get("inbox") is not None:
+            self._crash.passed("after_callback_stored")
+        if kwargs.get("ledger"):
+            self._crash.passed("after_ledger_entry")
+        if kwargs.get("deliveries"):
+            self._crash.passed("after_result_stored")
+        return stored
+
+    async def record_callback(self, entry: Any, **kwargs: Any) -> bool:
+        stored: bool = await self._store.record_callback(entry, **kwargs)
+        if stored:
+            self._crash.passed("after_callback_stored")
+        return stored
+
+    async def claim_deliveries(self, *args: Any, **kwargs: Any) -> Any:
+        claims = await self._store.claim_deliveries(*args, **kwargs)
+        if claims:
+            self._crash.passed("after_delivery_claimed")
+        return claims
+
+
+class CrashingKie:
+    """The gateway, passing ``after_create_task`` once createTask answered (before kiegen stores the task id)."""
+
+    def __init__(self, kie: Any, crash: Crash) -> None:
+        self._kie, self._crash = kie, crash
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kie, name)
+
+    async def create_task(self, *args: Any, **kwargs: Any) -> str:
+        task_id: str = await self._kie.create_task(*args, **kwargs)
+        self._crash.passed("after_create_task")
+        return task_id
+
+
 class FileMessenger:
     """Delivers to ``file:<path>``: download the first result (in chunks), then append one fsynced line
     ``<job id> <status> <recipient> <sha256 of the image> <pid>``."""
 
-    def __init__(self, *, stop_marker: Path | None = None) -> None:
-        self.crash_hook: Callable[[str], None] = lambda point: None
+    def __init__(self, crash: Crash, *, stop_marker: Path | None = None) -> None:
+        self.crash = crash
         self.stop_marker = stop_marker
         self.sent = 0
 
@@ -90,6 +161,7 @@ class FileMessenger:
         finally:
             os.close(fd)
         self.sent += 1
+        self.crash.passed("after_messenger_accepted")  # sent: the deliverer has not recorded it yet
         return Receipt(detail=f"{os.getpid()}:{self.sent}")
 
     async def _download(self, url: str) -> str:
@@ -103,7 +175,7 @@ class FileMessenger:
                     digest.update(chunk)
                     chunks += 1
                     if chunks == 2:
-                        self.crash_hook("mid_download")
+                        self.crash.passed("mid_download")
         except httpx.HTTPError as exc:
             raise DeliveryDeferred(f"result download failed: {type(exc).__name__}") from None
         return digest.hexdigest()[:16]
@@ -171,10 +243,29 @@ async def submit_all(client: Client, jobs: int, out_dir: Path, concurrency: int 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings.from_env()
-    messenger = FileMessenger(stop_marker=args.stop_marker)
-    client = build(settings, messengers=[messenger])
-    messenger.crash_hook = client.ctx.crash_hook
-    async with client, asyncio.TaskGroup() as tg:
+    crash = Crash(os.environ.get("KIEGEN_TEST_CRASH_AT"))
+    messenger = FileMessenger(crash, stop_marker=args.stop_marker)
+    # The adapters bootstrap builds from these settings, wrapped for the crash points.
+    store = sql_store_for(settings, before_commit=crash.before_commit)
+    gateway = kie_gateway_for(settings)
+    async with store, gateway, contextlib.AsyncExitStack() as stack:
+        notifier = None
+        if store.dialect == "postgresql":
+            notifier = await stack.enter_async_context(PostgresNotifier(store))
+        client = build(
+            settings,
+            store=CrashingStore(store, crash),
+            kie=CrashingKie(gateway, crash),
+            messengers=[messenger],
+            notifier=notifier,
+        )
+        await stack.enter_async_context(client)
+        await serve_until_done(client, settings, args)
+    return {"pid": os.getpid(), "done": args.jobs, **attrs.asdict(client.delivery_stats)}
+
+
+async def serve_until_done(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    async with asyncio.TaskGroup() as tg:
         server = None
         if args.callback_port:
             import uvicorn
@@ -203,7 +294,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.linger)
         if server is not None:
             server.should_exit = True
-        return {"pid": os.getpid(), "done": len(done), **attrs.asdict(client.delivery_stats)}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

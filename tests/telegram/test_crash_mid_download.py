@@ -4,8 +4,9 @@ once.
 
 The bot runs as ``python -m kiegen.apps.telegram`` (long polling, SQLite file) against the fake Bot API server in this
 test's event loop and the KIE simulator served from a thread; Telegram refuses every photo by URL, so the
-messenger downloads the result itself, and ``KIEGEN_CRASH_AT=mid_download`` kills it once the first part of
-the body has arrived. asyncio only: aiohttp and aiogram."""
+messenger downloads the result itself. The first run is ``dying_bot.py`` (the same bot, with a messenger HTTP
+client whose transport kills the process once the first part of the body has arrived). asyncio only:
+aiohttp and aiogram."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 KIE_KEY = "kie-crash-test-key"
+DYING_BOT = Path(__file__).with_name("dying_bot.py")
 CHAT = 7301
 URL_REFUSED = "Bad Request: wrong file identifier/HTTP URL specified"
 
@@ -85,12 +87,12 @@ def bot_env(telegram_url: str, kie_url: str, db: Path, **extra: str) -> dict[str
 
 
 @asynccontextmanager
-async def bot_process(env: Mapping[str, str], log: Path) -> AsyncIterator[anyio.abc.Process]:
-    """``python -m kiegen.apps.telegram``, its output appended to ``log``; killed on the way out if still running."""
+async def bot_process(env: Mapping[str, str], log: Path, *, dying: bool = False) -> AsyncIterator[anyio.abc.Process]:
+    """``python -m kiegen.apps.telegram`` (``dying``: ``dying_bot.py``), its output appended to ``log``; killed on
+    the way out if still running."""
+    command = [sys.executable, str(DYING_BOT)] if dying else [sys.executable, "-m", "kiegen.apps.telegram"]
     with log.open("ab") as out:
-        process = await anyio.open_process(
-            [sys.executable, "-m", "kiegen.apps.telegram"], cwd=ROOT, env=dict(env), stdout=out, stderr=out
-        )
+        process = await anyio.open_process(command, cwd=ROOT, env=dict(env), stdout=out, stderr=out)
     try:
         yield process
     finally:
@@ -156,8 +158,7 @@ async def test_sigkill_mid_download_in_the_bot_then_a_restart_delivers_the_photo
     with kie_simulator() as (kie_url, downloads):
         async with FakeBotApiServer(fake) as server:
             person = Person(server, CHAT)
-            armed = bot_env(server.url, kie_url, db, KIEGEN_CRASH_AT="mid_download")
-            async with bot_process(armed, log) as first:
+            async with bot_process(bot_env(server.url, kie_url, db), log, dying=True) as first:
                 await person.say("a fox")  # prompt first: the text starts the generation
                 assert await exit_code(first) == -signal.SIGKILL
             by_url = [c for c in fake.called("sendPhoto") if str(c.params["photo"]).startswith("http")]

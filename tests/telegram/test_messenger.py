@@ -3,7 +3,7 @@ HTTP to the fake Bot API server (asyncio only: aiogram)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,55 +165,6 @@ async def test_an_undownloadable_result_goes_straight_to_the_link(rig: Any) -> N
     fake.bad_urls.add(url)
     await messenger.deliver(job(url))
     assert messenger.rungs["link"] == 1 and not fake.called("sendDocument")
-
-
-class Killed(Exception):
-    """What an armed crash hook does to the process (a SIGKILL), as an exception a test can catch."""
-
-
-def crash_at(points: list[str]) -> Callable[[str], None]:
-    def hook(point: str) -> None:
-        points.append(point)
-        raise Killed(point)
-
-    return hook
-
-
-async def test_the_crash_hook_fires_mid_download_on_rung_2_and_never_on_rung_1(rig: Any) -> None:
-    fake, messenger, _ = rig
-    points: list[str] = []
-    messenger.crash_hook = crash_at(points)
-    await messenger.deliver(job("https://kie.example/r/0.png"))
-    assert points == [] and messenger.rungs["photo_url"] == 1
-    url = "https://kie.example/r/1.png"
-    fake.bad_urls.add(url)
-    with pytest.raises(Killed):
-        await messenger.deliver(job(url))
-    assert points == ["mid_download"] and fake.url_attempts[url] == 1
-    assert messenger.rungs["photo_upload"] == 0 and not [c for c in fake.called("sendPhoto") if c.files]
-    assert await messenger.fetch(url) == PNG and points == ["mid_download"]  # "Original file" does not pass it
-
-
-async def test_fetch_calls_on_first_chunk_once_after_the_first_part_and_before_the_rest() -> None:
-    served: list[int] = []
-
-    async def body() -> AsyncIterator[bytes]:
-        for n in range(3):
-            served.append(n)
-            yield bytes([n]) * 100
-
-    seen: list[list[int]] = []
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body()))
-    async with httpx.AsyncClient(transport=transport) as http:
-        fetched = await guarded_get(
-            http,
-            "https://kie.example/r/0.png",
-            max_bytes=1000,
-            timeout=5,
-            allow_private=True,  # no DNS here: the guard is the next test's business
-            on_first_chunk=lambda: seen.append([*served]),
-        )
-    assert seen == [[0]] and len(fetched.body) == 300
 
 
 @pytest.mark.parametrize(

@@ -239,7 +239,7 @@ async def _credits(args: argparse.Namespace, settings: Settings) -> int:
     from kiegen.bootstrap import build
 
     async with build(settings, workers=False) as client:
-        print(await client.ctx.kie.credits())
+        print(await client.credits())
     return EXIT_OK
 
 

@@ -35,9 +35,10 @@ Inbox
   and verdicts), oldest first.
 
 Outbox
-- ``claim_deliveries(now, lease_s=..., limit=..., schemes=...)`` claims PENDING deliveries whose
+- ``claim_deliveries(now, lease_s=..., limit=..., schemes=..., exclude=...)`` claims PENDING deliveries whose
   ``next_attempt_at <= now`` and whose lease is absent or expired, incrementing ``attempt``; returns one
-  ``Claim`` each. With ``schemes``, only deliveries whose ``recipient_scheme`` is one of them (None: any). Two
+  ``Claim`` each. With ``schemes``, only deliveries whose ``recipient_scheme`` is one of them (None: any); never
+  those whose id is in ``exclude`` (the ones the caller is still sending, whatever their lease says). Two
   concurrent callers never receive the same delivery attempt.
 - ``complete_delivery(claim, receipt=..., now=...)`` marks SENT; ``fail_delivery(claim, error=..., now=...,
   retry_at=... | None, status=...)`` records a failure and either reschedules (``retry_at``) or ends it with
@@ -60,7 +61,7 @@ Ledger
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -112,7 +113,13 @@ class JobStore(Protocol):
     async def callbacks_for(self, job_id: str) -> list[InboxEntry]: ...
 
     async def claim_deliveries(
-        self, now: datetime, *, lease_s: float, limit: int, schemes: frozenset[str] | None = None
+        self,
+        now: datetime,
+        *,
+        lease_s: float,
+        limit: int,
+        schemes: frozenset[str] | None = None,
+        exclude: Collection[str] = (),
     ) -> list[Claim]: ...
 
     async def complete_delivery(self, claim: Claim, *, receipt: str | None, now: datetime) -> Delivery: ...

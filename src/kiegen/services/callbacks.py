@@ -59,10 +59,6 @@ class CallbackResult:
     outcome: CallbackOutcome
     job_id: str | None = None
 
-    @property
-    def authenticated(self) -> bool:
-        return self.status == 200
-
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     lowered = name.lower()
@@ -128,13 +124,11 @@ async def handle_callback(
             transition = await record(ctx, job.id, ruling.evidence, current=job, inbox=entry, events=story)
         except DuplicateEvent:
             return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
-        ctx.crash_hook("after_callback_stored")
         applied = transition.ignored is None
         return CallbackResult(200, CallbackOutcome.APPLIED if applied else CallbackOutcome.IGNORED, job.id)
     stored = attrs.evolve(entry, outcome=ruling.outcome, note=ruling.note)
     if not await ctx.store.record_callback(stored, events=story):
         return CallbackResult(200, CallbackOutcome.DUPLICATE, job.id)
-    ctx.crash_hook("after_callback_stored")
     if ruling.check:
         await check_soon(ctx, job.id)
     return CallbackResult(200, CallbackOutcome(ruling.outcome.value), job.id)

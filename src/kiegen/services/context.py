@@ -23,7 +23,7 @@ from kiegen.ports.messaging import Messenger, Receipt
 from kiegen.ports.notify import Notifier
 from kiegen.ports.store import JobStore
 
-__all__ = ["CALLBACK_PATH", "Config", "Context", "MessengerRouter", "new_job_id", "sleep_or_wake"]
+__all__ = ["CALLBACK_PATH", "Config", "Context", "MessengerRouter", "Outbox", "new_job_id", "sleep_or_wake"]
 
 log = logging.getLogger("kiegen")
 
@@ -84,6 +84,9 @@ class Config:
     max_delivery_attempts: int = 8
     worker_interval_s: float = 0.5
     worker_concurrency: int = 8
+    """Remote checks (recordInfo) a poller round runs at once."""
+    delivery_concurrency: int = 64
+    """Deliveries in flight at once (each waits on its recipient: a webhook, Telegram)."""
 
     def callback_url(self, job_id: str) -> str | None:
         if not self.public_url:
@@ -118,10 +121,27 @@ class MessengerRouter:
         raise RecipientGone(f"no messenger is configured for {scheme!r} recipients")
 
 
-@attrs.define(kw_only=True)
+class Outbox:
+    """Wakes this process's deliverer the moment a delivery is written (other processes find it by polling the
+    outbox)."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def poke(self) -> None:
+        self._event.set()
+
+    def reset(self) -> None:
+        if self._event.is_set():
+            self._event = anyio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+@attrs.frozen(kw_only=True)
 class Context:
-    """The ports plus the policy. ``outbox`` wakes this process's deliverer the moment a delivery is written
-    (other processes find it by polling the outbox)."""
+    """The ports plus the policy; frozen (a client that needs another context makes one with ``attrs.evolve``)."""
 
     store: JobStore
     kie: KieGateway
@@ -129,13 +149,10 @@ class Context:
     clock: Clock
     notifier: Notifier
     config: Config = attrs.field(factory=Config)
-    outbox: anyio.Event = attrs.field(factory=anyio.Event)
-    crash_hook: Callable[[str], None] = attrs.field(default=lambda point: None)
-    """Called at named crash points; a test harness arms it to kill the process there."""
+    outbox: Outbox = attrs.field(factory=Outbox)
 
     def poke_outbox(self) -> None:
-        self.outbox.set()
+        self.outbox.poke()
 
     def reset_outbox(self) -> None:
-        if self.outbox.is_set():
-            self.outbox = anyio.Event()
+        self.outbox.reset()

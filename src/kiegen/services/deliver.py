@@ -81,7 +81,6 @@ async def deliver_claim(ctx: Context, claim: Claim, stats: DeliveryStats) -> Non
 
 async def _deliver(ctx: Context, claim: Claim, stats: DeliveryStats) -> None:
     delivery = claim.delivery
-    ctx.crash_hook("after_delivery_claimed")
     now = ctx.clock.now()
     if claim.attempt > ctx.config.max_delivery_attempts:
         error = f"gave up: claimed {claim.attempt} times, earlier attempts ended with their process"
@@ -119,7 +118,6 @@ async def _deliver(ctx: Context, claim: Claim, stats: DeliveryStats) -> None:
     except Exception as exc:  # a messenger let a third-party exception out: this delivery alone pays for it
         await _retry_later(ctx, claim, f"unexpected error: {_describe(exc)}", stats)
         return
-    ctx.crash_hook("after_messenger_accepted")
     await ctx.store.complete_delivery(claim, receipt=receipt.detail, now=ctx.clock.now())
     stats.sent += 1
 

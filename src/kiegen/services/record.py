@@ -79,10 +79,7 @@ async def record(
                 evidence.source,
                 extra={"job_id": job_id},
             )
-        if ledger:
-            ctx.crash_hook("after_ledger_entry")
         if deliveries:
-            ctx.crash_hook("after_result_stored")
             ctx.poke_outbox()
         await ctx.notifier.publish(job_id)
         return transition

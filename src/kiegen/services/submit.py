@@ -137,7 +137,6 @@ async def _create_task(ctx: Context, job: Job) -> Job:
         story = [_submit_error(ctx, job, exc, "refused")]
         transition = await record(ctx, job.id, Evidence.submit_failed(code, exc.message), events=story)
         return transition.after
-    ctx.crash_hook("after_create_task")
     transition = await record(
         ctx,
         job.id,

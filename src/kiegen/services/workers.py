@@ -16,9 +16,10 @@ from datetime import timedelta
 import anyio
 import anyio.abc
 
+from kiegen.core.delivery import Claim
 from kiegen.core.jobs import JobStatus
 from kiegen.services.context import Context, sleep_or_wake
-from kiegen.services.deliver import DeliveryStats, deliver_due
+from kiegen.services.deliver import DeliveryStats, deliver_claim
 from kiegen.services.refresh import expire, refresh
 from kiegen.services.submit import resubmit
 
@@ -97,19 +98,51 @@ class Drain:
 
 
 async def run_deliverer(ctx: Context, stats: DeliveryStats | None = None, *, drain: Drain | None = None) -> None:
+    """Deliver from the outbox continuously: up to ``Config.delivery_concurrency`` deliveries in flight, more
+    claimed as soon as one finishes or the outbox is poked (a slow recipient holds its own slot only, not a
+    round). Each delivery is shielded by ``drain`` at a graceful stop."""
     stats = stats if stats is not None else DeliveryStats()
-    while drain is None or not drain.stopping:
-        ctx.reset_outbox()
-        claimed = 0  # stays 0 when a drained round is cut off at its deadline
+    capacity = max(1, ctx.config.delivery_concurrency)
+    in_flight: set[str] = set()
+    """Ids being sent by this process: never claimed again while they are (their lease may run out first)."""
+    freed = anyio.Event()
+
+    async def deliver_one(claim: Claim) -> None:
         try:
             with drain.protect() if drain is not None else nullcontext():
-                claimed = await deliver_due(ctx, stats=stats)
-        except Exception:
-            log.exception("deliverer round failed")
-            claimed = 0
-        if claimed:
-            continue
-        await sleep_or_wake(ctx.clock, ctx.config.worker_interval_s, ctx.outbox.wait)
+                await deliver_claim(ctx, claim, stats)
+        finally:
+            in_flight.discard(claim.delivery.id)
+            freed.set()
+
+    async with anyio.create_task_group() as tg:
+        while drain is None or not drain.stopping:
+            if len(in_flight) >= capacity:
+                await freed.wait()
+                freed = anyio.Event()
+                continue
+            ctx.reset_outbox()
+            claims: list[Claim] = []
+            try:
+                with drain.protect() if drain is not None else nullcontext():
+                    claims = await ctx.store.claim_deliveries(
+                        ctx.clock.now(),
+                        lease_s=ctx.config.delivery_lease_s,
+                        limit=min(capacity - len(in_flight), _CLAIM_BATCH),
+                        schemes=ctx.messenger.schemes,
+                        exclude=frozenset(in_flight),
+                    )
+            except Exception:
+                log.exception("claiming deliveries failed")
+            for claim in claims:
+                in_flight.add(claim.delivery.id)
+                tg.start_soon(deliver_one, claim)
+            if not claims:
+                await sleep_or_wake(ctx.clock, ctx.config.worker_interval_s, ctx.outbox.wait)
+
+
+_CLAIM_BATCH = 32
+"""Deliveries claimed at most per claim (a claim is one statement; more would hold rows others could take)."""
 
 
 async def run_workers(

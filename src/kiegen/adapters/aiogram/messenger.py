@@ -21,10 +21,8 @@ followed once (and remembered for later deliveries); network and 5xx → ``Deliv
 owns retries: nothing here loops beyond those two rules. The receipt lists the ``file_id``s sent
 (``p:<id>`` photo, ``d:<id>`` document, ``l:<message id>`` link), comma-separated, for /history.
 
-``crash_hook`` (a no-op unless the composition root arms it, ``KIEGEN_CRASH_AT`` in tests) is called as
-``crash_hook("mid_download")`` once the first part of a result we download ourselves for a delivery (rung 2
-onwards) has arrived: the crash harness's point between "download started" and "sent". "Original file"
-downloads (``fetch``) do not pass it.
+Our own downloads go through ``http`` (an ``httpx.AsyncClient``, the toolkit's guarded GET): a test that must
+stop the process in the middle of one gives a client whose transport does that.
 """
 
 from __future__ import annotations
@@ -113,10 +111,8 @@ class AiogramMessenger:
         http: httpx.AsyncClient | None = None,
         pacer: Pacer | None = None,
         limits: DeliveryLimits | None = None,
-        crash_hook: Callable[[str], None] = lambda point: None,
     ) -> None:
         self.bot = bot
-        self.crash_hook = crash_hook
         self.presenter: Presenter = presenter or PlainPresenter()
         self.pacer = pacer or Pacer()
         self.limits = limits or DeliveryLimits()
@@ -140,9 +136,7 @@ class AiogramMessenger:
         """The chat to use now for ``chat_id`` (a group may have become a supergroup)."""
         return self._migrated.get(chat_id, chat_id)
 
-    async def fetch(
-        self, url: str, *, max_bytes: int | None = None, on_first_chunk: Callable[[], None] | None = None
-    ) -> bytes:
+    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes:
         """Download a result ourselves (also used for "Original file") with the toolkit's guarded GET. Raises
         ``DownloadFailed`` or ``UnsafeURL``."""
         if self._http is None:
@@ -157,7 +151,6 @@ class AiogramMessenger:
             allowed_hosts=self.limits.allowed_hosts,
             allow_private=self.limits.allow_private,
             user_agent=self.limits.user_agent,
-            on_first_chunk=on_first_chunk,
         )
         return fetched.body
 
@@ -308,7 +301,7 @@ class AiogramMessenger:
 
     async def _download(self, job: Job, url: str) -> bytes | None:
         try:
-            return await self.fetch(url, on_first_chunk=lambda: self.crash_hook("mid_download"))
+            return await self.fetch(url)
         except DownloadFailed as exc:
             log.warning(
                 "job %s: could not download the result ourselves (host %s, status %s): %s",

@@ -11,15 +11,12 @@ Errors are kiegen errors, whatever the HTTP stack raised:
 - ``UnsafeURL``: not http(s), malformed, a private address without ``allow_private``, a host not allowed;
 - ``DownloadFailed``: the host answered an error status (``status``; 429 and 5xx are ``retryable``), the file
   is over the cap, more redirects than allowed, a timeout or a network failure (``retryable``, no status).
-
-``on_first_chunk`` is called once, when the first part of the body has arrived and before the rest is read
-(a crash point of the test harness); whatever it raises propagates unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -89,7 +86,6 @@ async def _once(
     max_bytes: int,
     timeout: float,
     agent: str,
-    on_first_chunk: Callable[[], None] | None,
 ) -> _Hop:
     host = _host(url)
     try:
@@ -114,14 +110,11 @@ async def _once(
             chunk_stream = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
             async with contextlib.aclosing(chunk_stream) as chunks:
                 async for chunk in chunks:
-                    first = not body
                     body += chunk
                     if len(body) > max_bytes:
                         raise download_failed(
                             url, f"more than the {max_bytes} byte cap", status=status, retryable=False
                         )
-                    if first and chunk and on_first_chunk is not None:
-                        on_first_chunk()
             return _Hop(body=bytes(body), content_type=response.headers.get("Content-Type"))
     except httpx.InvalidURL as exc:  # not an httpx.HTTPError: a URL the client cannot even send
         raise UnsafeURL(urlguard.shown(url), f"malformed URL ({exc})") from None
@@ -150,7 +143,6 @@ async def guarded_get(
     allowed_hosts: frozenset[str] | None = None,
     resolver: urlguard.Resolver = urlguard.system_resolver,
     user_agent: str | None = None,
-    on_first_chunk: Callable[[], None] | None = None,
 ) -> Fetched:
     """GET ``url`` within the guard, the cap and the timeout. ``allowed_hosts`` uses the result-host rules
     (``kiegen.core.urls.host_allowed``: a leading dot allows subdomains)."""
@@ -159,9 +151,7 @@ async def guarded_get(
     current = url
     with anyio.move_on_after(timeout) as scope:
         for _ in range(MAX_REDIRECTS + 1):
-            hop = await _once(
-                client, current, max_bytes=max_bytes, timeout=timeout, agent=agent, on_first_chunk=on_first_chunk
-            )
+            hop = await _once(client, current, max_bytes=max_bytes, timeout=timeout, agent=agent)
             if hop.location is None:
                 return Fetched(url=current, body=hop.body, content_type=hop.content_type)
             current = urlguard.next_hop(current, hop.location)

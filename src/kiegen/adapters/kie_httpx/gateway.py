@@ -9,7 +9,6 @@ The API key travels only in the Authorization header and is registered with ``in
 
 from __future__ import annotations
 
-import base64
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -106,19 +105,6 @@ class HttpxKieGateway:
     def retry(self) -> RetryPolicy:
         return self.calls.retry
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], **kwargs: Any) -> HttpxKieGateway:
-        """Build from ``KIE_API_KEY``, ``KIEGEN_KIE_BASE_URL`` and ``KIEGEN_KIE_UPLOAD_URL``."""
-        key = environ.get("KIE_API_KEY", "")
-        if not key.strip():
-            raise ConfigurationError("KIE_API_KEY is not set: export your KIE.ai API key (or use the simulator)")
-        return cls(
-            key,
-            base_url=environ.get("KIEGEN_KIE_BASE_URL") or DEFAULT_BASE_URL,
-            upload_url=environ.get("KIEGEN_KIE_UPLOAD_URL") or DEFAULT_UPLOAD_URL,
-            **kwargs,
-        )
-
     async def aclose(self) -> None:
         if self._owns_client:
             await self.client.aclose()
@@ -178,33 +164,6 @@ class HttpxKieGateway:
             idempotent=True,
             form={"uploadPath": self._fresh_upload_path(), "fileName": filename},
             files={"file": (filename, data, mime)},
-        )
-        return self._download_url_of(op.name, await self.calls.call(op))
-
-    async def upload_base64(self, data: bytes, *, filename: str, mime: str) -> str:
-        payload = {
-            "base64Data": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}",
-            "uploadPath": self._fresh_upload_path(),
-            "fileName": filename,
-        }
-        op = KieCall(
-            name="file-base64-upload",
-            method="POST",
-            url=f"{self.upload_url}/api/file-base64-upload",
-            idempotent=True,
-            json=payload,
-        )
-        return self._download_url_of(op.name, await self.calls.call(op))
-
-    async def upload_from_url(self, url: str, *, filename: str) -> str:
-        """KIE fetches ``url`` itself (30 s timeout on its side). Never pass URLs that embed secrets."""
-        payload = {"fileUrl": url, "uploadPath": self._fresh_upload_path(), "fileName": filename}
-        op = KieCall(
-            name="file-url-upload",
-            method="POST",
-            url=f"{self.upload_url}/api/file-url-upload",
-            idempotent=True,
-            json=payload,
         )
         return self._download_url_of(op.name, await self.calls.call(op))
 

@@ -7,7 +7,7 @@ backend (one event loop thread). It keeps copies of frozen values only, so calle
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -182,7 +182,13 @@ class InMemoryJobStore:
     # outbox
 
     async def claim_deliveries(
-        self, now: datetime, *, lease_s: float, limit: int, schemes: frozenset[str] | None = None
+        self,
+        now: datetime,
+        *,
+        lease_s: float,
+        limit: int,
+        schemes: frozenset[str] | None = None,
+        exclude: Collection[str] = (),
     ) -> list[Claim]:
         await anyio.lowlevel.checkpoint()
         ready = [
@@ -192,6 +198,7 @@ class InMemoryJobStore:
             and d.next_attempt_at <= now
             and (d.lease_until is None or d.lease_until <= now)
             and (schemes is None or recipient_scheme(d.recipient) in schemes)
+            and d.id not in exclude
         ]
         ready.sort(key=lambda d: (d.next_attempt_at, d.id))
         lease_until = now + timedelta(seconds=lease_s)

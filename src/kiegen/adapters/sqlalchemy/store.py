@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -227,9 +227,10 @@ _REVISION = sql("SELECT version_num FROM alembic_version")
 
 
 @functools.cache
-def _claim_deliveries_sql(schemes: tuple[str, ...] | None) -> Sql:
+def _claim_deliveries_sql(schemes: tuple[str, ...] | None, excluding: bool) -> Sql:
     """Claim due deliveries in one statement (the classic queue UPDATE ... WHERE id IN (SELECT ... FOR UPDATE
-    SKIP LOCKED)); ``schemes`` restricts them to recipients this process can send to."""
+    SKIP LOCKED)); ``schemes`` restricts them to recipients this process can send to; ``excluding`` leaves out
+    the ids of ``:exclude`` (JSON text on SQLite, an array on PostgreSQL)."""
     served = ""
     if schemes is not None:
         # substr, not LIKE: SQLite's LIKE ignores case, and no character of a scheme is a wildcard here.
@@ -239,10 +240,14 @@ def _claim_deliveries_sql(schemes: tuple[str, ...] | None) -> Sql:
         served = f" AND ({' OR '.join(f'({term})' for term in terms) or 'FALSE'})"
     ready = (
         f"SELECT id FROM deliveries WHERE {t.PENDING_DELIVERY} AND next_attempt_at <= :now "
-        f"AND (lease_until IS NULL OR lease_until <= :now){served} ORDER BY next_attempt_at, id LIMIT :limit"
+        "AND (lease_until IS NULL OR lease_until <= :now){served}{excluded} ORDER BY next_attempt_at, id LIMIT :limit"
     )
+    sqlite_ready = ready.format(
+        served=served, excluded=" AND id NOT IN (SELECT value FROM json_each(:exclude))" if excluding else ""
+    )
+    pg_ready = ready.format(served=served, excluded=" AND id <> ALL(:exclude::text[])" if excluding else "")
     update = "UPDATE deliveries SET attempt = attempt + 1, lease_until = :lease_until WHERE id IN ({}) RETURNING *"
-    return sql(update.format(ready), postgres=update.format(ready + " FOR UPDATE SKIP LOCKED"))
+    return sql(update.format(sqlite_ready), postgres=update.format(pg_ready + " FOR UPDATE SKIP LOCKED"))
 
 
 def _scheme_params(schemes: tuple[str, ...] | None) -> dict[str, str]:
@@ -532,14 +537,22 @@ class SqlAlchemyJobStore:
     # outbox
 
     async def claim_deliveries(
-        self, now: datetime, *, lease_s: float, limit: int, schemes: frozenset[str] | None = None
+        self,
+        now: datetime,
+        *,
+        lease_s: float,
+        limit: int,
+        schemes: frozenset[str] | None = None,
+        exclude: Collection[str] = (),
     ) -> list[Claim]:
         lease_until = now + timedelta(seconds=lease_s)
         ordered = None if schemes is None else tuple(sorted(schemes))
-        statement = _claim_deliveries_sql(ordered)
+        statement = _claim_deliveries_sql(ordered, bool(exclude))
 
         async def op(c: Conn) -> list[Delivery]:
             params = {"now": c.ts(now), "limit": limit, "lease_until": c.ts(lease_until), **_scheme_params(ordered)}
+            if exclude:
+                params["exclude"] = sorted(exclude) if self._postgres else json.dumps(sorted(exclude))
             rows = await c.fetch(statement, params)
             return [delivery_from_row(c, row) for row in rows]
 

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import anyio
 from aiogram.utils.token import TokenValidationError
@@ -33,7 +34,9 @@ def _fail(message: str) -> int:
     return 2
 
 
-def main(environ: Mapping[str, str] | None = None) -> int:
+def main(environ: Mapping[str, str] | None = None, *, app_options: Mapping[str, Any] | None = None) -> int:
+    """Run the bot until SIGINT/SIGTERM; ``app_options`` go to ``BotApp.from_settings`` (tests and embedders:
+    a Bot API session of their own, the messenger's HTTP client)."""
     env = os.environ if environ is None else environ
     try:
         settings = Settings.from_env(env)
@@ -48,7 +51,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with token_redaction(token):
         try:
-            app = BotApp.from_settings(settings, config)
+            app = BotApp.from_settings(settings, config, **(app_options or {}))
         except TokenValidationError:
             return _fail("TELEGRAM_BOT_TOKEN is malformed: it looks like 123456:ABC-DEF...")
         if settings.simulated:

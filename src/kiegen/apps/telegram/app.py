@@ -75,7 +75,7 @@ def create_messenger(
     http: httpx.AsyncClient | None = None,
 ) -> AiogramMessenger:
     presenter = BotPresenter(catalog, registry_for(settings))
-    limits = limits or DeliveryLimits(allow_private=settings.allow_private_urls)
+    limits = limits or DeliveryLimits(allow_private=settings.allow_private_urls, user_agent=settings.user_agent)
     return AiogramMessenger(bot, presenter=presenter, pacer=pacer, limits=limits, http=http)
 
 
@@ -189,13 +189,15 @@ class BotApp:
         bots: BotStore | None = None,
         client_options: dict[str, Any] | None = None,
         extra_messengers: Sequence[Messenger] = (),
+        messenger_http: httpx.AsyncClient | None = None,
     ) -> BotApp:
+        """The bot from settings; ``messenger_http`` is the HTTP client of the messenger's own downloads of
+        results (default: its own)."""
         assert settings.telegram_bot_token is not None
         catalog = Catalog.load()
         bot = create_bot(settings.telegram_bot_token, api_url=settings.telegram_api_url, session=session)
-        messenger = create_messenger(bot, catalog, settings)
+        messenger = create_messenger(bot, catalog, settings, http=messenger_http)
         client = build(settings, messengers=[messenger, *extra_messengers], **(client_options or {}))
-        messenger.crash_hook = client.ctx.crash_hook  # KIEGEN_CRASH_AT (tests only) arms mid_download here too
         deps = make_deps(client, bot, messenger, catalog, bots=bots or bot_store_for(client), config=config)
         dispatcher = build_dispatcher(deps)
         webhook = None
