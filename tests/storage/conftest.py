@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storage_harness import Db, run
 
 from tests.conftest import drop_schema
+from tests.storage.storage_harness import Db, run
 
 
 @pytest.fixture

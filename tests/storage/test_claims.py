@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 import sqlalchemy as sa
-from storage_harness import Db, run, run_together
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.sqlalchemy import schema as t
 from kiegen.core.delivery import Delivery
 from kiegen.core.jobs import Job, JobStatus
+from tests.storage.storage_harness import Db, run, run_together
 
 DELIVERIES = 5_000
 PROCESSES = 2

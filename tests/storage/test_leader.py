@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from storage_harness import Db, run
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.sqlalchemy.leader import FileLeaderLock, LeaderLock, PostgresLeaderLock, lead, leader_lock
 from tests.conftest import drop_schema
+from tests.storage.storage_harness import Db, run
 
 NAME = "telegram-polling.123456"
 

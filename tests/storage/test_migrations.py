@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from storage_harness import Db, run, run_together
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore, migrate
 from kiegen.adapters.sqlalchemy import schema as t
@@ -20,6 +19,7 @@ from kiegen.adapters.sqlalchemy.schema import metadata
 from kiegen.core.billing import topup
 from kiegen.core.errors import StoreError
 from kiegen.core.jobs import Job
+from tests.storage.storage_harness import Db, run, run_together
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 import sqlalchemy as sa
-from storage_harness import Db, run, run_together
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.sqlalchemy.notify import PostgresNotifier, PostgresSubscription
 from kiegen.core.jobs import Job
+from tests.storage.storage_harness import Db, run, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

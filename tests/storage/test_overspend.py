@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from storage_harness import Db, run, run_together
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.core.billing import LedgerKind, topup
+from tests.storage.storage_harness import Db, run, run_together
 
 
 async def _fund(db: Db) -> None:

@@ -8,12 +8,12 @@ import logging
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from storage_harness import Db, run
 
 from kiegen.adapters.sqlalchemy import SqlAlchemyJobStore
 from kiegen.adapters.sqlalchemy.engine import create_engine, redacted
 from kiegen.core.errors import ConfigurationError, StoreError
 from kiegen.core.jobs import Job
+from tests.storage.storage_harness import Db, run
 
 PASSWORD = "s3cret-Pa55word"
 

@@ -100,16 +100,25 @@ def connect(path: str, *, role: Literal["writer", "inline-writer", "reader", "ch
     """A connection in autocommit mode (the store says BEGIN itself), WAL, named rows. The inline writer never
     waits in SQLite's busy handler (it would block the event loop): it waits for the lock itself."""
     busy = {"writer": BUSY_TIMEOUT_MS, "inline-writer": 0, "reader": _READ_BUSY_TIMEOUT_MS}.get(role, BUSY_TIMEOUT_MS)
-    conn = sqlite3.connect(path, timeout=busy / 1000, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {busy}")
-    if role == "reader":
-        conn.execute("PRAGMA query_only = 1")
-    elif role != "checkpointer":
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-    if role == "inline-writer":
-        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
+    # Opening waits for other processes like any writer would (another process may be writing, or opening the
+    # database and recovering its WAL at this moment); only then does a connection get its own busy timeout.
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if role == "reader":
+            conn.execute("PRAGMA query_only = 1")
+        elif role != "checkpointer":
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        if role == "inline-writer":
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
+        if busy != BUSY_TIMEOUT_MS:
+            conn.execute(f"PRAGMA busy_timeout = {busy}")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
