@@ -42,16 +42,22 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
+def _debian(session: nox.Session, command: str, package: str) -> None:
+    """Install Debian's ``package`` when ``command`` is missing and apt-get can run (root); elsewhere leave it
+    to the caller, which says what is missing."""
+    if shutil.which(command) or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", package, external=True, env=env)
+
+
 def _chromium(session: nox.Session) -> None:
     """The console's browser tests drive Debian's Chromium through Playwright (installed with the dev extra; it
     never downloads a browser of its own). Where they must run (CI, KIEGEN_REQUIRE_BROWSER=1), install it as
     .ci/run does; elsewhere they skip without it."""
-    required = os.environ.get("CI", "").lower() == "true" or os.environ.get("KIEGEN_REQUIRE_BROWSER") == "1"
-    if not required or shutil.which("chromium") or not shutil.which("apt-get") or os.geteuid() != 0:
-        return
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    session.run("apt-get", "update", "-qq", external=True, env=env)
-    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", external=True, env=env)
+    if os.environ.get("CI", "").lower() == "true" or os.environ.get("KIEGEN_REQUIRE_BROWSER") == "1":
+        _debian(session, "chromium", "chromium")
 
 
 @nox.session(python=PYTHON)
@@ -61,9 +67,14 @@ def tests(session: nox.Session) -> None:
     set (and must, when KIEGEN_REQUIRE_POSTGRES=1)."""
     _install(session)
     _chromium(session)
-    session.run(
-        "pytest", "-m", "not e2e", "--ignore=tests/reliability", *session.posargs, env={"PYTHONFAULTHANDLER": "1"}
-    )
+    # Coverage of the package, the processes the tests start included (pyproject's [tool.coverage]); the
+    # figure is printed, not enforced. Its data files go to .nox/, so that a run leaves nothing in the tree.
+    env = {"PYTHONFAULTHANDLER": "1", "COVERAGE_FILE": os.path.abspath(".nox/.coverage")}
+    session.run("coverage", "erase", env=env)
+    pytest = ["pytest", "-m", "not e2e", "--ignore=tests/reliability", *session.posargs]
+    session.run("coverage", "run", "-m", *pytest, env=env)
+    session.run("coverage", "combine", "-q", env=env)
+    session.run("coverage", "report", "--sort=cover", env=env)
 
 
 @nox.session(python=PYTHON)
@@ -108,9 +119,13 @@ def soak(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; figures are printed as ratios against a baseline run side by side (nothing asserted)."""
     _install(session)
+    _debian(session, "wrk", "wrk")  # the HTTP benchmark's load generator (never an httpx client)
+    if not shutil.which("wrk"):
+        session.error("wrk is not on PATH: install it (Debian: apt-get install wrk; macOS: brew install wrk)")
     jobs = os.environ.get("KIEGEN_BENCH_JOBS", "1000000")
     session.run("python", "benchmarks/bench_store.py", "--jobs", jobs, *session.posargs)
-    session.run("python", "benchmarks/bench_http.py", "--jobs", os.environ.get("KIEGEN_BENCH_HTTP_JOBS", "1000"))
+    session.run("python", "benchmarks/bench_http.py")
+    session.run("python", "benchmarks/bench_waiters.py")
 
 
 @nox.session(python=PYTHON)

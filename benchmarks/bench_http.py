@@ -86,7 +86,7 @@ def _ms(text: str) -> float:
 
 
 def _find(pattern: str, text: str) -> str:
-    found = re.search(pattern, text)
+    found = re.search(pattern, text, re.MULTILINE)
     assert found is not None, f"{pattern!r} not in wrk's output:\n{text}"
     return found.group(1)
 
@@ -109,8 +109,8 @@ def wrk(
         requests=int(total.group(1)),
         seconds=float(total.group(2)) * (0.001 if total.group(3) == "ms" else 1.0),
         rate=float(_find(r"Requests/sec:\s+([\d.]+)", out)),
-        p50_ms=_ms(_find(r"50%\s+(\S+)", out)),
-        p99_ms=_ms(_find(r"99%\s+(\S+)", out)),
+        p50_ms=_ms(_find(r"^\s+50%\s+(\S+)", out)),
+        p99_ms=_ms(_find(r"^\s+99%\s+(\S+)", out)),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         errors=errors.group(1) if errors else "",
     )
