@@ -133,7 +133,7 @@ def serve_bare(port: int, stack: str) -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    async def ok(request: Request) -> JSONResponse:
+    async def ok(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     app = Starlette(routes=[Route("/", ok, methods=["GET", "POST"])])

@@ -138,7 +138,7 @@ def sqlite_raw(path: Path, count: int, queries: int) -> list[float]:
     print("  raw sqlite3  task id lookup:", percentiles(raw))
     print(
         "  raw sqlite3  due for check:  ",
-        percentiles(sync_timed(queries, lambda i: conn.execute(due, (now,)).fetchall())),
+        percentiles(sync_timed(queries, lambda _i: conn.execute(due, (now,)).fetchall())),
     )
     conn.close()
     return raw
@@ -175,7 +175,7 @@ async def postgres_raw(url: str, schema: str, count: int, queries: int) -> list[
         due_now = await conn.prepare(due)
         samples = await timed(queries, lambda i: by_task.fetchrow(f"task-{(i * 7919) % count:09d}"))
         print("  raw asyncpg  task id lookup:", percentiles(samples))
-        print("  raw asyncpg  due for check:  ", percentiles(await timed(queries, lambda i: due_now.fetch(NOW))))
+        print("  raw asyncpg  due for check:  ", percentiles(await timed(queries, lambda _i: due_now.fetch(NOW))))
     finally:
         await conn.close()
     return samples
@@ -199,7 +199,7 @@ def through_store(url: str, schema: str | None, count: int, queries: int, raw: l
 
 async def claims(store: SqlAlchemyJobStore, queries: int) -> None:
     # lease_until=NOW keeps the claimed jobs due, so every call does the full query and update
-    samples = await timed(queries, lambda i: store.claim_due_checks(NOW, lease_until=NOW, limit=10))
+    samples = await timed(queries, lambda _i: store.claim_due_checks(NOW, lease_until=NOW, limit=10))
     print("  store        claim_due_checks(limit 10):", percentiles(samples))
 
 

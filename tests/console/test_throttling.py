@@ -34,7 +34,7 @@ async def test_only_a_telegram_429_handed_back_to_the_deliverer_counts_as_thrott
 ) -> None:
     fake = FakeTelegram(TOKEN)
     fake.fail("sendPhoto", 429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
-    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=PNG)))
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda _request: httpx.Response(200, content=PNG)))
     messenger = AiogramMessenger(
         create_bot(TOKEN, session=FakeSession(fake)),
         http=http,

@@ -87,7 +87,7 @@ class SlowMessenger:
     def handles(self, recipient: str) -> bool:
         return recipient.startswith("slow:")
 
-    async def deliver(self, job: Job) -> Receipt:
+    async def deliver(self, job: Job) -> Receipt:  # noqa: ARG002 (the port's signature)
         self.started += 1
         await anyio.sleep(self.seconds)
         self.finished += 1

@@ -296,7 +296,7 @@ async def _audit(db: Database, out_dir: Path, expected_jobs: int, killed: set[in
                 if recorded_by in extra:
                     extra.remove(recorded_by)
                 unexplained += sum(1 for pid in extra if pid not in killed)
-        ledger = await ledger_audit(store, jobs, lambda user: SEED_CREDITS)
+        ledger = await ledger_audit(store, jobs, lambda _user: SEED_CREDITS)
         return Audit(
             jobs=len(jobs),
             lost=sum(1 for j in jobs if per_job[j.id] == 0) + max(0, expected_jobs - len(jobs)),

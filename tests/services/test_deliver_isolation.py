@@ -41,7 +41,7 @@ class RaisingMessenger:
     def handles(self, recipient: str) -> bool:
         return recipient.startswith("poison:")
 
-    async def deliver(self, job):  # type: ignore[no-untyped-def]
+    async def deliver(self, job):  # type: ignore[no-untyped-def]  # noqa: ARG002
         self.calls += 1
         raise self.exc
 

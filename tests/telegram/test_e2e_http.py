@@ -121,7 +121,7 @@ class World:
     def count(self, chat: int) -> int:
         return len(self.fake.sent_to(chat))
 
-    async def step(self, chat: int, action: Callable[[], None], check: Callable[[], Any] | None = None) -> None:
+    async def step(self, _chat: int, action: Callable[[], None], check: Callable[[], Any] | None = None) -> None:
         """Do something and wait until the bot answered (a new message, an edit or a callback answer)."""
         before = (len(self.fake.calls),)
         action()

@@ -224,7 +224,7 @@ class _CardPresenter(PlainPresenter):
     def failure(self, job: Job) -> Outgoing:
         return attrs.evolve(super().failure(job), on_card=True)
 
-    def card_done(self, job: Job) -> str | CardEnd:
+    def card_done(self, job: Job) -> str | CardEnd:  # noqa: ARG002 (the presenter's signature)
         return CardEnd.REMOVE
 
 

@@ -226,7 +226,7 @@ async def _wait(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if job.status.value == "succeeded" else EXIT_FAILED
 
 
-async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
     from kiegen.adapters.sqlalchemy import migrate
     from kiegen.settings import redact_url
 
@@ -235,7 +235,7 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _credits(args: argparse.Namespace, settings: Settings) -> int:
+async def _credits(_args: argparse.Namespace, settings: Settings) -> int:
     from kiegen.bootstrap import build
 
     async with build(settings, workers=False) as client:
@@ -243,7 +243,7 @@ async def _credits(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+def _simulate(args: argparse.Namespace, _settings: Settings) -> int:
     from kiegen.adapters.system import SystemClock
     from kiegen.simulator.engine import REQUIRED_INPUTS, CallbackMode, SimulatorConfig
 

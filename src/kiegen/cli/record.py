@@ -58,7 +58,7 @@ async def _through_gateway(entry: Mapping[str, Any]) -> dict[str, Any]:
     status = int(entry.get("http_status", 200))
     headers = {"Content-Type": "application/json"} if "body" in entry else {}
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(_request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, content=content, headers=headers)
 
     calls: dict[str, Callable[[HttpxKieGateway], Awaitable[Any]]] = {

@@ -123,7 +123,7 @@ class InMemoryJobStore:
         deliveries: Sequence[Delivery] = (),
         inbox: InboxEntry | None = None,
         events: Sequence[JobEvent] = (),
-        previous: Job | None = None,
+        previous: Job | None = None,  # noqa: ARG002 (the port's hint for SQL stores; memory has the job itself)
     ) -> Job:
         await anyio.lowlevel.checkpoint()
         current = self._jobs.get(job.id)

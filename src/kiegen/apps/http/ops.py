@@ -22,7 +22,7 @@ log = logging.getLogger("kiegen.http")
 PROBE_TIMEOUT_S = 5.0
 
 
-async def healthz(request: Request) -> Response:
+async def healthz(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 

@@ -28,7 +28,7 @@ class LocaleMiddleware(I18nMiddleware):
         super().__init__(catalog.i18n)
         self.catalog = catalog
 
-    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:  # noqa: ARG002 (aiogram passes both by name)
         deps: Deps = data["deps"]
         user: User | None = data.get("event_from_user")
         if user is None:

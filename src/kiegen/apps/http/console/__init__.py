@@ -57,7 +57,7 @@ def _templates() -> Jinja2Templates:
 
 
 def _off(reason: str) -> Starlette:
-    async def off(request: Request) -> Response:
+    async def off(_request: Request) -> Response:
         return PlainTextResponse(reason, status_code=404, headers={"Cache-Control": "no-store"})
 
     paths = [Route("/", off), Route("/{path:path}", off, methods=["GET", "HEAD", "POST"])]

@@ -48,11 +48,11 @@ def routes() -> list[Route]:
     ]
 
 
-async def not_found(request: Request, exc: Exception) -> Response:
+async def not_found(request: Request, _exc: Exception) -> Response:
     return page(request, "error.html", status=404, title="Not found", message="No such console page.")
 
 
-async def not_allowed(request: Request, exc: Exception) -> Response:
+async def not_allowed(request: Request, _exc: Exception) -> Response:
     return page(request, "error.html", status=405, title="Not allowed", message="That method is not used here.")
 
 
