@@ -98,6 +98,23 @@ async def test_an_unknown_command_still_gets_the_usual_hint_so_the_silence_is_on
     assert ops.fake.sent_to(6001), "the fallback answers unknown commands"
 
 
+def menu(h: Harness, chat: int) -> list[str]:
+    """The commands of the newest menu set for ``chat``'s own scope."""
+    calls = [c for c in h.fake.called("setMyCommands") if (c.params.get("scope") or {}).get("chat_id") == chat]
+    assert calls, f"no menu was set for chat {chat}"
+    return [command["command"] for command in calls[-1].params["commands"]]
+
+
+async def test_an_operators_menu_has_the_operator_commands_and_nobody_elses_does(ops: Harness) -> None:
+    await ops.feed(up.text(ADMIN, "/start"))
+    await ops.feed(up.text(U, "/start"))
+    assert {"stats", "user", "grant", "take", "refund"} <= set(menu(ops, ADMIN))
+    assert "stats" not in menu(ops, U) and "start" in menu(ops, U)
+    await ops.feed(up.text(ADMIN, "/language"))
+    await ops.press(ADMIN, "Русский")
+    assert "refund" in menu(ops, ADMIN)
+
+
 def test_admins_come_from_the_environment_and_a_bad_id_is_a_clear_settings_error() -> None:
     from kiegen.core.errors import ConfigurationError
 

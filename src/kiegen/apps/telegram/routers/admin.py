@@ -164,10 +164,11 @@ async def refunded(message: Message, deps: Deps, tr: Translator) -> None:
     """Telegram says a payment of this user was refunded (by the operator's /refund, or elsewhere): the same
     reversal, once; the user is told what it did to their balance."""
     notice = message.refunded_payment
-    assert notice is not None and message.from_user is not None
+    assert notice is not None
     queries = _queries(deps)
     payment = await deps.bots.payment(notice.telegram_payment_charge_id)
-    if queries is None or payment is None or payment.user_id != user_key(message.from_user.id):
+    # Telegram sends it to the payer's private chat, whose id is the payer's user id.
+    if queries is None or payment is None or not is_private(message) or payment.user_id != user_key(message.chat.id):
         log.warning("refunded payment %s is not one this bot recorded for its payer", notice.telegram_payment_charge_id)
         return
     reversal = await reverse(deps, queries, payment, actor="telegram")
