@@ -17,9 +17,11 @@ import pytest
 
 from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
+from kiegen.apps.telegram.__main__ import main
 from kiegen.apps.telegram.config import BotConfig
 from kiegen.apps.telegram.payments import sign_payload
 from kiegen.core.billing import LedgerKind
+from kiegen.core.errors import ConfigurationError
 from kiegen.core.jobs import JobStatus
 from kiegen.ports.bot import RefundStatus
 from kiegen.ports.console import ConsoleQueries
@@ -116,13 +118,21 @@ async def test_an_operators_menu_has_the_operator_commands_and_nobody_elses_does
 
 
 def test_admins_come_from_the_environment_and_a_bad_id_is_a_clear_settings_error() -> None:
-    from kiegen.core.errors import ConfigurationError
-
     config = BotConfig.from_env({"KIEGEN_TELEGRAM_ADMINS": " 12, 34 ,,12"})
     assert config.admins == frozenset({12, 34})
     assert BotConfig.from_env({}).admins == frozenset()
     with pytest.raises(ConfigurationError, match=r"KIEGEN_TELEGRAM_ADMINS item '@boss'.*numeric ids"):
         BotConfig.from_env({"KIEGEN_TELEGRAM_ADMINS": "12,@boss"})
+
+
+@pytest.mark.parametrize("raw", ["@boss", "12;34", "-5", "0", "１２"])
+def test_a_bad_admins_value_stops_the_bot_with_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], raw: str
+) -> None:
+    assert main({"TELEGRAM_BOT_TOKEN": TOKEN, "KIEGEN_TELEGRAM_ADMINS": f"12,{raw}"}) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "KIEGEN_TELEGRAM_ADMINS" in err and repr(raw) in err and "Traceback" not in err
+    assert TOKEN not in err
 
 
 # /stats and /user

@@ -99,7 +99,7 @@ def _adjustment(tr: Translator, command: CommandObject) -> tuple[int, int, str] 
     return target, int(raw), reason
 
 
-async def _known(deps: Deps, queries: ConsoleQueries, user_id: str) -> bool:
+async def _known(deps: Deps, user_id: str) -> bool:
     """Someone who used the bot (a typo in the id must not hand credits to a stranger)."""
     if await deps.bots.get_user(user_id) is not None or await deps.client.store.ledger(user_id):
         return True
@@ -119,7 +119,7 @@ async def adjust(message: Message, command: CommandObject, deps: Deps, tr: Trans
     target, amount, reason = parsed
     user_id, actor, action, now = user_key(target), _actor(message), command.command, deps.now()
     details = {"target": user_id, "amount": amount, "reason": reason}
-    if not await _known(deps, queries, user_id):
+    if not await _known(deps, user_id):
         await audit(deps, queries, actor, action, "refused: unknown user", **details)
         await message.answer(tr("admin_unknown_user", user=target))
         return
