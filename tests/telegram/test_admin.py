@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
@@ -447,3 +448,23 @@ async def test_a_grant_redelivered_after_a_restart_changes_nothing(database: Cal
         await second.feed(update)
         assert "already carried out" in second.last_text(ADMIN)
         assert await second.store.balance(f"tg:{U}") == 7
+
+
+async def test_an_operators_refund_and_telegrams_notice_at_once_reverse_the_credits_once(
+    database: Callable[[], Any],
+) -> None:
+    fake = FakeTelegram(TOKEN)
+    async with running(database, fake) as h:
+        await pay(h, U, "ch-1")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(h.feed, up.text(ADMIN, "/refund ch-1"))
+            tg.start_soon(h.feed, refunded_payment(U, "ch-1"))
+        assert len(fake.refunds) == 1
+        assert [e.amount for e in await refund_entries(h)] == [100]
+        assert await h.store.balance(f"tg:{U}") == 0
+        refund = await h.bots.refund_of("ch-1")
+        assert refund is not None and refund.status is RefundStatus.DONE and refund.taken_back == 100
+        # The operator's refund is audited once; the notice adds its own entry only if it reversed the credits.
+        entries = await queries(h).audit_log()
+        assert [a.outcome for a in entries if a.actor == f"telegram:{ADMIN}"] == ["done"]
+        assert {a.actor for a in entries} <= {f"telegram:{ADMIN}", "telegram"} and len(entries) <= 2
