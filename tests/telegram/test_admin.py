@@ -163,6 +163,18 @@ async def test_stats_count_jobs_by_status_and_model_failures_kie_credits_and_sta
     assert "KIE credits spent: 3.5" in week  # the job of 8 days ago is outside both
 
 
+async def test_stats_of_many_models_list_the_busiest_and_stay_within_one_message(ops: Harness) -> None:
+    now = ops.clock.now()
+    for n in range(40):
+        for _ in range(1 + (n == 7) * 5):
+            await ops.store.create_job(make_job(model=f"vendor/model-with-a-long-name-{n:02d}", created_at=now))
+    text = await command(ops, "/stats")
+    assert len(text) < 4096
+    today = text.split("Last 7 days")[0]
+    assert "vendor/model-with-a-long-name-07: pending 6" in today.splitlines()[2]
+    assert "and 30 more models" in today
+
+
 async def test_stats_speak_the_operators_language(ops: Harness) -> None:
     await ops.feed(up.text(ADMIN, "/stats", lang="ru"))
     text = str(ops.fake.last(ADMIN)["text"])

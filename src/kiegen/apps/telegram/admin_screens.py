@@ -19,6 +19,8 @@ __all__ = ["stats", "user"]
 
 RECENT = 5
 """Jobs and payments /user lists (newest first); the ledger shows one more."""
+TOP_MODELS = 10
+"""Models /stats lists per period, busiest first (the message must stay within Telegram's 4,096 characters)."""
 _STATUS_ORDER = [status.value for status in JobStatus]
 
 
@@ -30,8 +32,11 @@ def _statuses(counts: dict[str, int]) -> str:
 def _period(tr: Translator, jobs: JobStats, stars: StarsFigures) -> str:
     by_status = jobs.by_status()
     lines = [tr("admin_stats_jobs", total=jobs.total, statuses=f" — {_statuses(by_status)}" if by_status else "")]
-    for model in sorted(jobs.jobs):
+    busiest = sorted(jobs.jobs, key=lambda model: (-sum(jobs.jobs[model].values()), model))
+    for model in busiest[:TOP_MODELS]:
         lines.append(tr("admin_stats_model", model=model, statuses=_statuses(dict(jobs.jobs[model]))))
+    if len(busiest) > TOP_MODELS:
+        lines.append(tr("admin_stats_more_models", n=len(busiest) - TOP_MODELS))
     failures = sorted(jobs.failures.items(), key=lambda kv: (-kv[1], kv[0]))
     codes = ", ".join(f"{code} {n}" for code, n in failures) if failures else tr.plain("admin_none")
     lines.append(tr("admin_stats_failures", codes=codes))
