@@ -68,6 +68,10 @@ class FakeTelegram:
         self.callback_answers: list[dict[str, Any]] = []
         self.deleted: list[dict[str, Any]] = []
         """Messages the bot deleted, as they were."""
+        self.charges: dict[str, int] = {}
+        """Stars payments Telegram knows: charge id -> the payer's user id (``add_charge``)."""
+        self.refunds: list[dict[str, Any]] = []
+        """Every refundStarPayment Telegram carried out (a refused one is not here)."""
         self._ids = itertools.count(100)
         self._file_ids = itertools.count(1)
         self._update_ids = itertools.count(1)
@@ -96,6 +100,10 @@ class FakeTelegram:
     def file_bytes(self, path: str) -> bytes | None:
         file_id = self.paths.get(path)
         return None if file_id is None else self.files[file_id]
+
+    def add_charge(self, charge_id: str, user_id: int) -> None:
+        """A Stars payment ``user_id`` made (what ``successful_payment`` reports), refundable once."""
+        self.charges[charge_id] = user_id
 
     def fail(
         self,
@@ -348,6 +356,17 @@ class FakeTelegram:
         self, params: dict[str, Any], files: dict[str, bytes], chat: int | None
     ) -> tuple[int, dict[str, Any]]:
         self.callback_answers.append(params)
+        return _ok(True)
+
+    def _m_refundStarPayment(
+        self, params: dict[str, Any], files: dict[str, bytes], chat: int | None
+    ) -> tuple[int, dict[str, Any]]:
+        charge, user = params["telegram_payment_charge_id"], int(params["user_id"])
+        if self.charges.get(charge) != user:
+            return _error(400, "Bad Request: CHARGE_NOT_FOUND")
+        if any(r["telegram_payment_charge_id"] == charge for r in self.refunds):
+            return _error(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+        self.refunds.append({"telegram_payment_charge_id": charge, "user_id": user})
         return _ok(True)
 
     def _m_deleteWebhook(

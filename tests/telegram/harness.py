@@ -19,6 +19,8 @@ from kiegen.apps.telegram.config import BotConfig
 from kiegen.apps.telegram.i18n import Catalog
 from kiegen.bootstrap import registry_for
 from kiegen.client import Client
+from kiegen.ports.bot import BotStore
+from kiegen.ports.store import JobStore
 from kiegen.services import Config
 from kiegen.settings import Settings
 from kiegen.simulator.png import make_png
@@ -49,8 +51,13 @@ class Harness:
         delay_s: float = 6.0,
         config: BotConfig | None = None,
         simulator: SimulatorConfig | None = None,
+        store: JobStore | None = None,
+        bots: BotStore | None = None,
+        fake: FakeTelegram | None = None,
     ) -> None:
-        self.fake = FakeTelegram(TOKEN)
+        """``store`` and ``bots`` (default: in memory) are the caller's to open and close; ``fake`` may be shared
+        by two harnesses in turn (a restart: what Telegram remembers survives it)."""
+        self.fake = fake or FakeTelegram(TOKEN)
         self.session = FakeSession(self.fake)
         self.clock = FakeClock()
         self.catalog = Catalog.load()
@@ -67,7 +74,7 @@ class Harness:
             limits=DeliveryLimits(allow_private=True),
             http=self.http,
         )
-        self.store = InMemoryJobStore()
+        self.store: JobStore = store if store is not None else InMemoryJobStore()
         self.client = Client(
             store=self.store,
             clock=self.clock,
@@ -75,7 +82,7 @@ class Harness:
             config=Config(registry=registry_for(settings), free_quota=free_quota),
             simulator=simulator or SimulatorConfig(delay_s=delay_s),
         )
-        self.bots = InMemoryBotStore()
+        self.bots: BotStore = bots if bots is not None else InMemoryBotStore()
         self.deps = make_deps(
             self.client,
             self.bot,

@@ -7,7 +7,9 @@ entries; a per-user daily free quota is counted instead. Every entry has an idem
 keeps unique, and the settlement of a job always uses the key ``settle:<job id>``, so a hold can never resolve
 twice.
 
-Balance = top-ups - holds + releases (a capture moves no money: it turns the hold into a charge).
+Balance = top-ups - holds + releases - debits (a capture moves no money: it turns the hold into a charge). A DEBIT
+is credits an operator took back (``/take``, the reversal of a refunded Stars payment); the store writes one only
+while the balance covers it (``ConsoleQueries.take_credits``), so it never makes a balance negative.
 """
 
 from __future__ import annotations
@@ -18,9 +20,21 @@ from datetime import UTC, date, datetime
 
 import attrs
 
+from kiegen.core.errors import InsufficientCredits
 from kiegen.core.jobs import Job, JobStatus, Transition
 
-__all__ = ["LedgerEntry", "LedgerKind", "balance_of", "hold_for", "settlement", "topup", "utc_day"]
+__all__ = [
+    "LedgerEntry",
+    "LedgerKind",
+    "balance_of",
+    "debit",
+    "hold_for",
+    "require_debit",
+    "settlement",
+    "topup",
+    "utc_day",
+    "within_balance",
+]
 
 
 class LedgerKind(enum.StrEnum):
@@ -28,6 +42,7 @@ class LedgerKind(enum.StrEnum):
     HOLD = "hold"
     CAPTURE = "capture"
     RELEASE = "release"
+    DEBIT = "debit"
 
 
 @attrs.frozen(kw_only=True)
@@ -45,7 +60,7 @@ class LedgerEntry:
         """Effect on the spendable balance."""
         if self.kind is LedgerKind.TOPUP or self.kind is LedgerKind.RELEASE:
             return self.amount
-        if self.kind is LedgerKind.HOLD:
+        if self.kind is LedgerKind.HOLD or self.kind is LedgerKind.DEBIT:
             return -self.amount
         return 0
 
@@ -87,6 +102,28 @@ def topup(user_id: str, amount: int, *, key: str, at: datetime, note: str = "") 
     if amount <= 0:
         raise ValueError(f"a top-up must be positive, got {amount}")
     return LedgerEntry(key=key, user_id=user_id, kind=LedgerKind.TOPUP, amount=amount, created_at=at, note=note)
+
+
+def debit(user_id: str, amount: int, *, key: str, at: datetime, note: str = "") -> LedgerEntry:
+    if amount < 0:
+        raise ValueError(f"a debit cannot be negative, got {amount}")
+    return LedgerEntry(key=key, user_id=user_id, kind=LedgerKind.DEBIT, amount=amount, created_at=at, note=note)
+
+
+def require_debit(entry: LedgerEntry) -> None:
+    if entry.kind is not LedgerKind.DEBIT:
+        raise ValueError(f"only a debit is taken within the balance, not a {entry.kind.value} ({entry.key!r})")
+
+
+def within_balance(entry: LedgerEntry, balance: int, *, up_to: bool) -> LedgerEntry:
+    """The debit ``entry`` as a store may write it against ``balance``: whole when covered, else (``up_to``) for
+    what there is; otherwise ``InsufficientCredits``. A balance never goes below zero."""
+    require_debit(entry)
+    if entry.amount <= balance:
+        return entry
+    if not up_to:
+        raise InsufficientCredits(entry.user_id, balance=max(balance, 0), needed=entry.amount)
+    return attrs.evolve(entry, amount=max(balance, 0))
 
 
 def utc_day(moment: datetime) -> date:

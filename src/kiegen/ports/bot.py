@@ -17,6 +17,15 @@ Contract (every adapter passes ``tests/contract/test_bot_store_contract.py``):
   with the same ``telegram_payment_charge_id`` exists (Telegram may send ``successful_payment`` twice): the
   first record stays as it was. ``payments(user_id)`` lists that user's payments, oldest ``created_at`` first
   (ties in ``telegram_payment_charge_id`` order); an unknown user has none.
+  ``payment(charge_id)`` returns the payment recorded under that ``telegram_payment_charge_id``, or None.
+- Refunds (one per charge id; an operator's /refund, or Telegram's ``refunded_payment``). ``begin_refund(refund)``
+  stores a PENDING refund unless the charge already has one, and returns the refund as stored (the earlier one,
+  whatever its status, when there was one). ``finish_refund(charge_id, taken_back=..., now=...)`` moves a PENDING
+  refund to DONE with the credits actually taken back and ``done_at=now``, and returns it; a DONE one comes back
+  unchanged; None when the charge has no refund. ``drop_refund(charge_id)`` removes a PENDING refund (Telegram
+  refused it) and says whether it did; a DONE one stays. ``refund_of(charge_id)`` reads one (None without).
+- Figures. ``stars(since, until)`` counts the payments in ``currency`` XTR created in ``[since, until)`` and their
+  Stars, and the refunds finished (``done_at``) in that window and the Stars they gave back.
 - Values: timestamps are timezone-aware and come back as the same instant (a database adapter returns them in
   UTC); ``locale`` is a language tag of at most 16 characters; ``chat_id``, ``card_message_id`` and
   ``prompt_message_id`` are 64-bit.
@@ -26,13 +35,14 @@ The credits themselves are ledger entries in the ``JobStore`` (key ``stars:<char
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["BotStore", "BotUser", "Draft", "Payment"]
+__all__ = ["BotStore", "BotUser", "Draft", "Payment", "Refund", "RefundStatus", "StarsFigures"]
 
 
 def _mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -80,6 +90,36 @@ class Payment:
     created_at: datetime
 
 
+class RefundStatus(enum.StrEnum):
+    PENDING = "pending"
+    """Written before Telegram is asked: a crash from here on is finished by the next attempt."""
+    DONE = "done"
+    """Telegram gave the Stars back and the credits were reversed."""
+
+
+@attrs.frozen(kw_only=True)
+class Refund:
+    telegram_payment_charge_id: str
+    user_id: str
+    status: RefundStatus = RefundStatus.PENDING
+    credits: int
+    """What the payment credited: what the reversal takes back, as far as the balance allows."""
+    taken_back: int | None = None
+    """Credits actually taken back (set when DONE)."""
+    actor: str
+    """Who asked: ``telegram:<operator id>``, or ``telegram`` for a refund Telegram reported."""
+    created_at: datetime
+    done_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StarsFigures:
+    payments: int = 0
+    stars: int = 0
+    refunds: int = 0
+    refunded_stars: int = 0
+
+
 class BotStore(Protocol):
     async def ensure_user(self, user_id: str, *, locale: str | None, now: datetime) -> tuple[BotUser, bool]: ...
 
@@ -96,3 +136,15 @@ class BotStore(Protocol):
     async def record_payment(self, payment: Payment) -> bool: ...
 
     async def payments(self, user_id: str) -> list[Payment]: ...
+
+    async def payment(self, charge_id: str) -> Payment | None: ...
+
+    async def begin_refund(self, refund: Refund) -> Refund: ...
+
+    async def finish_refund(self, charge_id: str, *, taken_back: int, now: datetime) -> Refund | None: ...
+
+    async def drop_refund(self, charge_id: str) -> bool: ...
+
+    async def refund_of(self, charge_id: str) -> Refund | None: ...
+
+    async def stars(self, since: datetime, until: datetime) -> StarsFigures: ...

@@ -21,6 +21,18 @@ Health
   Telegram answered 429 with a wait too long to take inline); and KIE credits by model for jobs created since
   midnight UTC of ``now``'s day.
 
+Operator figures and adjustments (the Telegram bot's /stats, /take, refunds)
+- ``job_stats(since, until)`` reads the jobs created in ``[since, until)``: their number by model and status,
+  the failed and timed-out ones by ``error_code`` (``unknown`` when a job has none), and the KIE credits KIE
+  reported for them (``kie_credits``, summed; jobs without a figure count 0).
+- ``take_credits(entry, up_to=False)`` writes a DEBIT ``entry`` only while the user's balance covers it, atomically
+  with respect to every other write that lowers that balance (holds, other debits): a balance never goes below
+  zero. Keyed like every ledger entry: when an entry with ``entry.key`` exists, nothing is written and
+  ``Taken(entry=<the stored one>, created=False)`` comes back. A balance below ``entry.amount`` raises
+  ``InsufficientCredits`` (writing nothing), unless ``up_to``: then the entry is written for what there is
+  (``min(amount, balance)``, possibly 0, which still claims the key). ``Taken.balance`` is the balance after.
+  An entry that is not a DEBIT is refused with ``ValueError``.
+
 Deliveries
 - ``retry_delivery(delivery_id, now=..., events=...)`` puts a FAILED or GONE delivery back in the outbox (PENDING,
   due at ``now``, no lease, its attempt number kept: it stays the fencing token) and appends ``events`` in the same
@@ -55,7 +67,9 @@ __all__ = [
     "Health",
     "JobFilter",
     "JobPage",
+    "JobStats",
     "KieCalls",
+    "Taken",
 ]
 
 TELEGRAM_THROTTLED_PREFIX = "Telegram asked to wait"
@@ -140,12 +154,47 @@ class Health:
 
 
 @attrs.frozen(kw_only=True)
+class JobStats:
+    """The jobs created in ``[since, until)``."""
+
+    since: datetime
+    until: datetime
+    jobs: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict, converter=_frozen)
+    """Model -> status value -> number of jobs (only what occurred)."""
+    failures: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
+    """Failed and timed-out jobs by error code (``unknown`` without one)."""
+    kie_credits: float = 0.0
+    """What KIE reported it charged for them."""
+
+    @property
+    def total(self) -> int:
+        return sum(n for by_status in self.jobs.values() for n in by_status.values())
+
+    def by_status(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for by_status in self.jobs.values():
+            for status, n in by_status.items():
+                counts[status] = counts.get(status, 0) + n
+        return counts
+
+
+@attrs.frozen(kw_only=True)
+class Taken:
+    entry: LedgerEntry
+    """The debit as stored (an earlier one under the same key, when there was one)."""
+    created: bool
+    balance: int
+    """The user's balance after it."""
+
+
+@attrs.frozen(kw_only=True)
 class AuditEntry:
     at: datetime
     actor: str
-    """Who: the console key's fingerprint (``console:<12 hex>``), never the key."""
+    """Who: the console key's fingerprint (``console:<12 hex>``), never the key; a bot operator as
+    ``telegram:<user id>``."""
     action: str
-    """``login``, ``logout``, ``cancel``, ``retry_delivery``."""
+    """``login``, ``logout``, ``cancel``, ``retry_delivery``; from the bot ``grant``, ``take``, ``refund``."""
     outcome: str
     """``done``, or why nothing was done (``refused: ...``)."""
     job_id: str | None = None
@@ -171,6 +220,10 @@ class ConsoleQueries(Protocol):
     async def retry_delivery(
         self, delivery_id: str, *, now: datetime, events: Sequence[JobEvent] = ()
     ) -> Delivery | None: ...
+
+    async def job_stats(self, since: datetime, until: datetime) -> JobStats: ...
+
+    async def take_credits(self, entry: LedgerEntry, *, up_to: bool = False) -> Taken: ...
 
     async def record_audit(self, entry: AuditEntry) -> None: ...
 

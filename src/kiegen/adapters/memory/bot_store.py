@@ -7,7 +7,7 @@ from datetime import datetime
 import anyio.lowlevel
 import attrs
 
-from kiegen.ports.bot import BotUser, Draft, Payment
+from kiegen.ports.bot import BotUser, Draft, Payment, Refund, RefundStatus, StarsFigures
 
 __all__ = ["InMemoryBotStore"]
 
@@ -17,6 +17,7 @@ class InMemoryBotStore:
         self._users: dict[str, BotUser] = {}
         self._drafts: dict[str, Draft] = {}
         self._payments: dict[str, Payment] = {}
+        self._refunds: dict[str, Refund] = {}
 
     async def ensure_user(self, user_id: str, *, locale: str | None, now: datetime) -> tuple[BotUser, bool]:
         await anyio.lowlevel.checkpoint()
@@ -61,3 +62,51 @@ class InMemoryBotStore:
         await anyio.lowlevel.checkpoint()
         found = [p for p in self._payments.values() if p.user_id == user_id]
         return sorted(found, key=lambda p: (p.created_at, p.telegram_payment_charge_id))
+
+    async def payment(self, charge_id: str) -> Payment | None:
+        await anyio.lowlevel.checkpoint()
+        return self._payments.get(charge_id)
+
+    async def begin_refund(self, refund: Refund) -> Refund:
+        await anyio.lowlevel.checkpoint()
+        stored = attrs.evolve(refund, status=RefundStatus.PENDING, taken_back=None, done_at=None)
+        return self._refunds.setdefault(refund.telegram_payment_charge_id, stored)
+
+    async def finish_refund(self, charge_id: str, *, taken_back: int, now: datetime) -> Refund | None:
+        await anyio.lowlevel.checkpoint()
+        refund = self._refunds.get(charge_id)
+        if refund is None or refund.status is RefundStatus.DONE:
+            return refund
+        done = attrs.evolve(refund, status=RefundStatus.DONE, taken_back=taken_back, done_at=now)
+        self._refunds[charge_id] = done
+        return done
+
+    async def drop_refund(self, charge_id: str) -> bool:
+        await anyio.lowlevel.checkpoint()
+        refund = self._refunds.get(charge_id)
+        if refund is None or refund.status is not RefundStatus.PENDING:
+            return False
+        del self._refunds[charge_id]
+        return True
+
+    async def refund_of(self, charge_id: str) -> Refund | None:
+        await anyio.lowlevel.checkpoint()
+        return self._refunds.get(charge_id)
+
+    async def stars(self, since: datetime, until: datetime) -> StarsFigures:
+        await anyio.lowlevel.checkpoint()
+        paid = [p for p in self._payments.values() if p.currency == "XTR" and since <= p.created_at < until]
+        done = [
+            r
+            for r in self._refunds.values()
+            if r.status is RefundStatus.DONE and r.done_at is not None and since <= r.done_at < until
+        ]
+        given_back = [
+            self._payments[r.telegram_payment_charge_id] for r in done if r.telegram_payment_charge_id in self._payments
+        ]
+        return StarsFigures(
+            payments=len(paid),
+            stars=sum(p.total_amount for p in paid),
+            refunds=len(done),
+            refunded_stars=sum(p.total_amount for p in given_back),
+        )

@@ -14,7 +14,7 @@ from typing import Any
 import anyio.lowlevel
 import attrs
 
-from kiegen.core.billing import LedgerEntry, balance_of, hold_for, utc_day
+from kiegen.core.billing import LedgerEntry, balance_of, hold_for, require_debit, utc_day, within_balance
 from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry, recipient_scheme
 from kiegen.core.errors import (
     ConcurrencyConflict,
@@ -25,8 +25,18 @@ from kiegen.core.errors import (
     QuotaExceeded,
 )
 from kiegen.core.events import EventKind, JobEvent
-from kiegen.core.jobs import Job
-from kiegen.ports.console import TELEGRAM_THROTTLED_PREFIX, AuditEntry, Cursor, Health, JobFilter, JobPage, KieCalls
+from kiegen.core.jobs import Job, JobStatus
+from kiegen.ports.console import (
+    TELEGRAM_THROTTLED_PREFIX,
+    AuditEntry,
+    Cursor,
+    Health,
+    JobFilter,
+    JobPage,
+    JobStats,
+    KieCalls,
+    Taken,
+)
 from kiegen.ports.store import Created
 
 __all__ = ["InMemoryJobStore"]
@@ -358,6 +368,31 @@ class InMemoryJobStore:
         self._deliveries[delivery_id] = stored
         self._append(*events)
         return stored
+
+    async def job_stats(self, since: datetime, until: datetime) -> JobStats:
+        await anyio.lowlevel.checkpoint()
+        jobs: dict[str, Counter[str]] = {}
+        failures: Counter[str] = Counter()
+        credits = 0.0
+        for job in self._jobs.values():
+            if not since <= job.created_at < until:
+                continue
+            jobs.setdefault(job.model, Counter())[job.status.value] += 1
+            if job.status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
+                failures[job.error_code or "unknown"] += 1
+            credits += job.kie_credits or 0.0
+        by_model = {model: dict(counts) for model, counts in jobs.items()}
+        return JobStats(since=since, until=until, jobs=by_model, failures=dict(failures), kie_credits=credits)
+
+    async def take_credits(self, entry: LedgerEntry, *, up_to: bool = False) -> Taken:
+        await anyio.lowlevel.checkpoint()
+        require_debit(entry)
+        existing = self._ledger.get(entry.key)
+        if existing is not None:
+            return Taken(entry=existing, created=False, balance=self._balance_now(entry.user_id))
+        stored = within_balance(entry, self._balance_now(entry.user_id), up_to=up_to)
+        self._ledger[stored.key] = stored
+        return Taken(entry=stored, created=True, balance=self._balance_now(entry.user_id))
 
     async def record_audit(self, entry: AuditEntry) -> None:
         await anyio.lowlevel.checkpoint()

@@ -3,7 +3,7 @@
 It writes through the job store's database (its one writer per process, and so its group commit) and reads
 from its readers. Every write is one upsert or ``INSERT ... ON CONFLICT DO NOTHING`` that says with
 ``RETURNING`` whether it wrote, so two instances (or two updates of one user handled at once) never race into
-an integrity error. The tables (``users``, ``drafts``, ``payments``) come with the job store's migrations:
+an integrity error. The tables (``users``, ``drafts``, ``payments``, ``refunds``) come with the job store's migrations:
 open the job store first (``SqlAlchemyJobStore.open`` or an entered ``kiegen`` client), then this.
 
     bots = SqlAlchemyBotStore(job_store)
@@ -16,7 +16,7 @@ from typing import Any
 
 from kiegen.adapters.sqlalchemy.sql import Conn, sql
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
-from kiegen.ports.bot import BotUser, Draft, Payment
+from kiegen.ports.bot import BotUser, Draft, Payment, Refund, RefundStatus, StarsFigures
 
 __all__ = ["SqlAlchemyBotStore"]
 
@@ -63,6 +63,39 @@ _DRAFT_DROP = sql("DELETE FROM drafts WHERE user_id = :user_id")
 _PAYMENT_RECORD = sql(
     f"INSERT INTO payments ({', '.join(_PAYMENT_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in _PAYMENT_COLUMNS)}) "
     "ON CONFLICT (telegram_payment_charge_id) DO NOTHING RETURNING telegram_payment_charge_id"
+)
+_REFUND_COLUMNS = (
+    "telegram_payment_charge_id",
+    "user_id",
+    "status",
+    "credits",
+    "taken_back",
+    "actor",
+    "created_at",
+    "done_at",
+)
+_PAYMENT = sql("SELECT * FROM payments WHERE telegram_payment_charge_id = :charge_id")
+_REFUND_BEGIN = sql(
+    f"INSERT INTO refunds ({', '.join(_REFUND_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in _REFUND_COLUMNS)}) "
+    "ON CONFLICT (telegram_payment_charge_id) DO NOTHING RETURNING *"
+)
+_REFUND = sql("SELECT * FROM refunds WHERE telegram_payment_charge_id = :charge_id")
+_REFUND_FINISH = sql(
+    "UPDATE refunds SET status = 'done', taken_back = :taken_back, done_at = :now "
+    "WHERE telegram_payment_charge_id = :charge_id AND status = 'pending' RETURNING *"
+)
+_REFUND_DROP = sql(
+    "DELETE FROM refunds WHERE telegram_payment_charge_id = :charge_id AND status = 'pending' "
+    "RETURNING telegram_payment_charge_id"
+)
+_STARS_PAID = sql(
+    "SELECT count(*) AS n, coalesce(sum(total_amount), 0) AS stars FROM payments "
+    "WHERE currency = 'XTR' AND created_at >= :since AND created_at < :until"
+)
+_STARS_REFUNDED = sql(
+    "SELECT count(*) AS n, coalesce(sum(p.total_amount), 0) AS stars FROM refunds r "
+    "LEFT JOIN payments p ON p.telegram_payment_charge_id = r.telegram_payment_charge_id "
+    "WHERE r.status = 'done' AND r.done_at >= :since AND r.done_at < :until"
 )
 _PAYMENTS = sql("SELECT * FROM payments WHERE user_id = :user_id ORDER BY created_at, telegram_payment_charge_id")
 
@@ -143,6 +176,62 @@ class SqlAlchemyBotStore:
 
         return await self._db.read(op)  # type: ignore[no-any-return]
 
+    async def payment(self, charge_id: str) -> Payment | None:
+        async def op(c: Conn) -> Payment | None:
+            row = await c.fetchrow(_PAYMENT, {"charge_id": charge_id})
+            return None if row is None else _payment(c, row)
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    # refunds
+
+    async def begin_refund(self, refund: Refund) -> Refund:
+        async def op(c: Conn) -> Refund:
+            row = await c.fetchrow(_REFUND_BEGIN, _refund_params(c, refund))
+            if row is None:  # the charge has its refund already: that one stands
+                row = await c.fetchrow(_REFUND, {"charge_id": refund.telegram_payment_charge_id})
+                assert row is not None, f"refund {refund.telegram_payment_charge_id!r} conflicted but cannot be read"
+            return _refund(c, row)
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
+
+    async def finish_refund(self, charge_id: str, *, taken_back: int, now: datetime) -> Refund | None:
+        async def op(c: Conn) -> Refund | None:
+            row = await c.fetchrow(_REFUND_FINISH, {"charge_id": charge_id, "taken_back": taken_back, "now": c.ts(now)})
+            if row is None:
+                row = await c.fetchrow(_REFUND, {"charge_id": charge_id})
+            return None if row is None else _refund(c, row)
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
+
+    async def drop_refund(self, charge_id: str) -> bool:
+        async def op(c: Conn) -> bool:
+            return await c.fetchval(_REFUND_DROP, {"charge_id": charge_id}) is not None
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
+
+    async def refund_of(self, charge_id: str) -> Refund | None:
+        async def op(c: Conn) -> Refund | None:
+            row = await c.fetchrow(_REFUND, {"charge_id": charge_id})
+            return None if row is None else _refund(c, row)
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    async def stars(self, since: datetime, until: datetime) -> StarsFigures:
+        async def op(c: Conn) -> StarsFigures:
+            window = {"since": c.ts(since), "until": c.ts(until)}
+            paid = await c.fetchrow(_STARS_PAID, window)
+            refunded = await c.fetchrow(_STARS_REFUNDED, window)
+            assert paid is not None and refunded is not None
+            return StarsFigures(
+                payments=int(paid["n"]),
+                stars=int(paid["stars"]),
+                refunds=int(refunded["n"]),
+                refunded_stars=int(refunded["stars"]),
+            )
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
 
 # Row <-> value conversions, written out by hand (the frozen attrs classes are never ORM-mapped).
 
@@ -214,4 +303,32 @@ def _payment(c: Conn, row: Any) -> Payment:
         payload=row["payload"],
         ledger_key=row["ledger_key"],
         created_at=created_at,
+    )
+
+
+def _refund_params(c: Conn, refund: Refund) -> dict[str, Any]:
+    return {
+        "telegram_payment_charge_id": refund.telegram_payment_charge_id,
+        "user_id": refund.user_id,
+        "status": RefundStatus.PENDING.value,
+        "credits": refund.credits,
+        "taken_back": None,
+        "actor": refund.actor,
+        "created_at": c.ts(refund.created_at),
+        "done_at": None,
+    }
+
+
+def _refund(c: Conn, row: Any) -> Refund:
+    created_at = c.read_ts(row["created_at"])
+    assert created_at is not None
+    return Refund(
+        telegram_payment_charge_id=row["telegram_payment_charge_id"],
+        user_id=row["user_id"],
+        status=RefundStatus(row["status"]),
+        credits=row["credits"],
+        taken_back=row["taken_back"],
+        actor=row["actor"],
+        created_at=created_at,
+        done_at=c.read_ts(row["done_at"]),
     )

@@ -23,8 +23,11 @@ __all__ = [
     "DELIVERY_RETRY",
     "EVENT_FIGURES",
     "INBOX_OUTCOMES",
+    "JOB_FAILURES",
     "JOB_LEDGER",
+    "JOB_STATS",
     "KIE_CREDITS",
+    "LEDGER_BY_KEY",
     "PENDING_DELIVERIES",
     "audit_from_row",
     "audit_params",
@@ -144,6 +147,19 @@ KIE_CREDITS = sql(
     "SELECT model, sum(kie_credits) AS credits FROM jobs "
     "WHERE created_at >= :day_start AND created_at <= :now AND kie_credits IS NOT NULL GROUP BY model"
 )
+
+# operator figures and adjustments
+
+JOB_STATS = sql(
+    "SELECT model, status, count(*) AS n, coalesce(sum(kie_credits), 0) AS credits FROM jobs "
+    "WHERE created_at >= :since AND created_at < :until GROUP BY model, status"
+)
+JOB_FAILURES = sql(
+    "SELECT coalesce(error_code, 'unknown') AS code, count(*) AS n FROM jobs "
+    "WHERE created_at >= :since AND created_at < :until AND status IN ('failed', 'timed_out') "
+    "GROUP BY coalesce(error_code, 'unknown')"
+)
+LEDGER_BY_KEY = sql("SELECT * FROM ledger WHERE key = :key")
 
 # deliveries
 

@@ -29,6 +29,7 @@ __all__ = [
     "ledger",
     "metadata",
     "payments",
+    "refunds",
     "users",
 ]
 
@@ -223,6 +224,22 @@ payments = sa.Table(
     sa.Column("ledger_key", Key(), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_payments_user", "user_id", "created_at"),
+)
+
+# Stars refunds, one per charge (revision 0007): written PENDING before Telegram is asked, DONE once the credits
+# are reversed, so a repeated or interrupted /refund finishes the same refund instead of starting another.
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("telegram_payment_charge_id", Key(), primary_key=True),
+    sa.Column("user_id", Key(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("credits", sa.Integer, nullable=False),
+    sa.Column("taken_back", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("done_at", UTCDateTime, nullable=True),
+    sa.Index("ix_refunds_done_at", "done_at"),
 )
 
 drafts = sa.Table(

@@ -48,7 +48,7 @@ from kiegen.adapters.sqlalchemy.rows import (
     job_params,
 )
 from kiegen.adapters.sqlalchemy.sql import Conn, IntegrityViolation, Sql, postgres_only, sql
-from kiegen.core.billing import LedgerEntry, LedgerKind, hold_for, utc_day
+from kiegen.core.billing import LedgerEntry, LedgerKind, hold_for, require_debit, utc_day, within_balance
 from kiegen.core.delivery import Claim, Delivery, DeliveryStatus, InboxEntry
 from kiegen.core.errors import (
     ConcurrencyConflict,
@@ -61,7 +61,17 @@ from kiegen.core.errors import (
 )
 from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Job
-from kiegen.ports.console import TELEGRAM_THROTTLED_PREFIX, AuditEntry, Cursor, Health, JobFilter, JobPage, KieCalls
+from kiegen.ports.console import (
+    TELEGRAM_THROTTLED_PREFIX,
+    AuditEntry,
+    Cursor,
+    Health,
+    JobFilter,
+    JobPage,
+    JobStats,
+    KieCalls,
+    Taken,
+)
 from kiegen.ports.store import Created
 
 __all__ = ["SqlAlchemyJobStore", "open_database"]
@@ -720,6 +730,36 @@ class SqlAlchemyJobStore:
                 return None
             await self._insert_events(c, events)
             return delivery_from_row(c, row)
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
+
+    async def job_stats(self, since: datetime, until: datetime) -> JobStats:
+        async def op(c: Conn) -> JobStats:
+            window = {"since": c.ts(since), "until": c.ts(until)}
+            jobs: dict[str, dict[str, int]] = {}
+            credits = 0.0
+            for row in await c.fetch(cq.JOB_STATS, window):
+                jobs.setdefault(row["model"], {})[row["status"]] = int(row["n"])
+                credits += float(row["credits"])
+            failures = {row["code"]: int(row["n"]) for row in await c.fetch(cq.JOB_FAILURES, window)}
+            return JobStats(since=since, until=until, jobs=jobs, failures=failures, kie_credits=credits)
+
+        return await self._db.read(op)  # type: ignore[no-any-return]
+
+    async def take_credits(self, entry: LedgerEntry, *, up_to: bool = False) -> Taken:
+        require_debit(entry)
+
+        async def op(c: Conn) -> Taken:
+            # The same per-user lock as a job's hold: the balance read and the debit are one step for this user.
+            if self._postgres:
+                await c.fetchval(_LOCK_USER, {"namespace": _USER_LOCK_NAMESPACE, "user_id": entry.user_id})
+            existing = await c.fetchrow(cq.LEDGER_BY_KEY, {"key": entry.key})
+            balance = int(await c.fetchval(_BALANCE, {"user_id": entry.user_id}) or 0)
+            if existing is not None:
+                return Taken(entry=entry_from_row(c, existing), created=False, balance=balance)
+            stored = within_balance(entry, balance, up_to=up_to)
+            await c.fetchval(_LEDGER_INSERT, entry_params(c, stored))
+            return Taken(entry=stored, created=True, balance=balance - stored.amount)
 
         return await self._db.write(op)  # type: ignore[no-any-return]
 

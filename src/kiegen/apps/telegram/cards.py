@@ -13,11 +13,13 @@ from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeChatMe
 from kiegen.apps.telegram.i18n import LOCALES, Catalog
 from kiegen.apps.telegram.screens import Screen
 
-__all__ = ["COMMANDS", "remove", "set_commands", "show"]
+__all__ = ["COMMANDS", "OPERATOR_COMMANDS", "remove", "set_commands", "show"]
 
 log = logging.getLogger("kiegen.apps.telegram")
 
 COMMANDS = ("start", "balance", "history", "cancel", "language", "help", "paysupport", "terms")
+OPERATOR_COMMANDS = ("stats", "user", "grant", "take", "refund")
+"""Added to an operator's own private-chat menu only (``operator=True``)."""
 
 
 async def show(bot: Bot, chat_id: int, message_id: int | None, screen: Screen, *, reply_to: int | None = None) -> int:
@@ -53,15 +55,23 @@ async def remove(bot: Bot, chat_id: int, message_id: int) -> None:
 
 
 async def set_commands(
-    bot: Bot, catalog: Catalog, locale: str | None = None, *, chat_id: int | None = None, user_id: int | None = None
+    bot: Bot,
+    catalog: Catalog,
+    locale: str | None = None,
+    *,
+    chat_id: int | None = None,
+    user_id: int | None = None,
+    operator: bool = False,
 ) -> None:
     """The command menu: per language for everyone (start-up); or in one user's language for their private chat
     (``chat_id``), or for that member alone in a group (``chat_id`` and ``user_id``), so that one member's
-    language never becomes the whole group's menu."""
+    language never becomes the whole group's menu. ``operator``: the operator commands too (an operator's
+    private chat only)."""
     locales = [locale] if locale else list(LOCALES)
+    names = COMMANDS + OPERATOR_COMMANDS if operator and chat_id is not None and chat_id == user_id else COMMANDS
     for code in locales:
         commands = [
-            BotCommand(command=c, description=catalog.render(code, f"cmd_{c}", {}, escape=False)) for c in COMMANDS
+            BotCommand(command=c, description=catalog.render(code, f"cmd_{c}", {}, escape=False)) for c in names
         ]
         if chat_id is not None and user_id is not None and chat_id != user_id:
             await bot.set_my_commands(commands, scope=BotCommandScopeChatMember(chat_id=chat_id, user_id=user_id))

@@ -6,6 +6,8 @@
   (the ``X-Telegram-Bot-Api-Secret-Token``: 16-256 of ``A-Za-z0-9_-``; Telegram allows shorter ones, but a
   short secret can be guessed) is required and ``KIEGEN_PUBLIC_URL`` is where Telegram posts
   (``<public url>/telegram/webhook``).
+- ``KIEGEN_TELEGRAM_ADMINS``: comma-separated Telegram user ids of the bot's operators (numbers, not @names); they
+  have /stats, /user, /grant, /take and /refund in their private chat with the bot (``routers.admin``).
 The daily free quota is kiegen's ``KIEGEN_FREE_QUOTA``; prices are kiegen's ``KIEGEN_PRICES``.
 """
 
@@ -18,7 +20,7 @@ import attrs
 
 from kiegen.core.errors import ConfigurationError
 
-__all__ = ["BotConfig", "Pack", "parse_packs"]
+__all__ = ["BotConfig", "Pack", "parse_admins", "parse_packs"]
 
 _SECRET = re.compile(r"^[A-Za-z0-9_-]+$")
 MIN_SECRET = 16
@@ -51,6 +53,18 @@ def parse_packs(raw: str) -> tuple[Pack, ...]:
     return tuple(packs)
 
 
+def parse_admins(raw: str) -> frozenset[int]:
+    admins: set[int] = set()
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        if not item.isascii() or not item.isdigit() or int(item) <= 0:
+            raise ConfigurationError(
+                f"KIEGEN_TELEGRAM_ADMINS item {item!r} is not a Telegram user id: use the numeric ids, "
+                "comma-separated (e.g. 123456789,987654321), not @usernames"
+            )
+        admins.add(int(item))
+    return frozenset(admins)
+
+
 def _check_secret(secret: str) -> None:
     """The secret's value never goes into the message (it is a credential); its length does."""
     if not _SECRET.match(secret):
@@ -74,6 +88,8 @@ class BotConfig:
     progress_tick_s: float = 5.0
     split_window_s: float = 1.0
     """How long a text long enough to be the first part of a split message waits for the rest."""
+    admins: frozenset[int] = frozenset()
+    """Telegram user ids of the operators (``KIEGEN_TELEGRAM_ADMINS``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BotConfig:
@@ -90,4 +106,5 @@ class BotConfig:
         if secret is not None:
             _check_secret(secret)
         packs = parse_packs(env.get("KIEGEN_TELEGRAM_PACKS", "")) or cls().packs
-        return cls(packs=packs, max_concurrent=int(raw_max), webhook=webhook, webhook_secret=secret)
+        admins = parse_admins(env.get("KIEGEN_TELEGRAM_ADMINS", ""))
+        return cls(packs=packs, max_concurrent=int(raw_max), webhook=webhook, webhook_secret=secret, admins=admins)

@@ -21,8 +21,9 @@ async def start(message: Message, command: CommandObject, bot: Bot, deps: Deps, 
     _user, created = await deps.bots.ensure_user(
         user_key(owner), locale=pick_locale(message.from_user.language_code), now=deps.now()
     )
-    if created:
-        await set_commands(bot, deps.catalog, tr.locale, chat_id=message.chat.id, user_id=owner)
+    operator = owner in deps.config.admins and is_private(message)
+    if created or operator:  # an operator's menu follows KIEGEN_TELEGRAM_ADMINS at every /start
+        await set_commands(bot, deps.catalog, tr.locale, chat_id=message.chat.id, user_id=owner, operator=operator)
     if command.args == "balance" and is_private(message):  # the deep link a group's /balance points to
         await send_balance(message, bot, deps, tr)
         return
@@ -75,7 +76,8 @@ async def set_language(query: CallbackQuery, callback_data: Lang, bot: Bot, deps
     await query.answer(tr.plain("language_set"))
     if query.message is not None:
         chat = query.message.chat
-        await set_commands(bot, deps.catalog, tr.locale, chat_id=chat.id, user_id=owner)
+        operator = owner in deps.config.admins and chat.type == "private"
+        await set_commands(bot, deps.catalog, tr.locale, chat_id=chat.id, user_id=owner, operator=operator)
         screen = await screens.welcome(deps, tr, owner, private=chat.type == "private")
         await show(bot, chat.id, query.message.message_id, screen)
 
