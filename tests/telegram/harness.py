@@ -141,6 +141,29 @@ class Harness:
         assert matches, f"no button {label!r} in {self.buttons(message)}"
         await self.feed(up.tap(uid, matches[0], _as_sent(message), lang=lang))
 
+    async def pick(self, uid: int, title: str, *, lang: str = "en", chat: int | None = None) -> None:
+        """From the picker (its kinds or one kind's page) tap through the kinds and their pages to ``title``'s
+        button, and tap it."""
+        where = uid if chat is None else chat
+        card = self.card(where)
+        if any(title in text for text in self.labels(card)):
+            await self.press(uid, title, card, lang=lang, chat=chat)
+            return
+        for _, kind in [(t, d) for t, d in self.buttons(card) if d.startswith("pg:")]:
+            await self.tap_data(uid, kind, card, lang=lang)
+            while True:
+                page = self.card(where)
+                if any(title in text for text in self.labels(page)):
+                    await self.press(uid, title, page, lang=lang, chat=chat)
+                    return
+                turn = [d for t, d in self.buttons(page) if d.startswith("pg:") and t == "▶️"]
+                if not turn:
+                    break
+                await self.tap_data(uid, turn[0], page, lang=lang)
+            await self.tap_data(uid, next(d for _, d in self.buttons(page) if d.startswith("pk:")), page, lang=lang)
+            card = self.card(where)
+        raise AssertionError(f"no model {title!r} in the picker")
+
     async def tap_data(self, uid: int, data: str, message: dict[str, Any], *, lang: str = "en") -> None:
         await self.feed(up.tap(uid, data, _as_sent(message), lang=lang))
 

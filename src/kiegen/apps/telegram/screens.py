@@ -9,14 +9,7 @@ from datetime import datetime, timedelta
 import attrs
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from kiegen.apps.telegram.callbacks import (
-    DraftAct,
-    Gen,
-    Menu,
-    Opt,
-    Pick,
-    Val,
-)
+from kiegen.apps.telegram.callbacks import DraftAct, Gen, Menu, Opt, Val
 from kiegen.apps.telegram.deps import Deps, Quota, user_key
 from kiegen.apps.telegram.i18n import Markup, Translator
 from kiegen.apps.telegram.options import Option, name_label, offered, value_label
@@ -67,7 +60,7 @@ def quota_text(tr: Translator, quota: Quota) -> str:
     return tr("quota_left", n=quota.left, total=quota.total)
 
 
-# menu, models
+# the menu
 
 
 async def welcome(deps: Deps, tr: Translator, owner: int, *, private: bool = True) -> Screen:
@@ -86,29 +79,6 @@ async def welcome(deps: Deps, tr: Translator, owner: int, *, private: bool = Tru
     rows.append(second)
     rows.append([button(tr.plain("btn_language"), Menu(u=owner, a="language").pack())])
     return Screen(tr("welcome", lines=Markup("\n".join(lines))), keyboard(rows))
-
-
-def model_label(tr: Translator, spec: ModelSpec, quota: Quota) -> str:
-    clip = " 📎" if spec.needs_image else ""
-    if spec.price > 0:
-        return tr.plain("model_paid", title=spec.title, clip=clip, price=spec.price)
-    if quota.left is None:
-        return tr.plain("model_free_unlimited", title=spec.title, clip=clip)
-    if quota.exhausted:
-        return tr.plain("model_free_none", title=spec.title, clip=clip, wait=tr.duration(quota.reset_in))
-    return tr.plain("model_free", n=quota.left, title=spec.title, clip=clip)
-
-
-async def models(deps: Deps, tr: Translator, owner: int, *, edit: bool, draft_id: str = "") -> Screen:
-    quota = await deps.quota(user_key(owner))
-    rows = []
-    for index, spec in enumerate(deps.models()):
-        if edit and not spec.needs_image:
-            continue
-        rows.append([button(model_label(tr, spec, quota), Pick(u=owner, m=index, e=int(edit), d=draft_id).pack())])
-    back = DraftAct(u=owner, d=draft_id, a="card") if draft_id else Menu(u=owner, a="home")
-    rows.append([button(tr.plain("btn_back"), back.pack())])
-    return Screen(tr("pick_model_edit" if edit else "pick_model"), keyboard(rows))
 
 
 # the draft's card
