@@ -14,6 +14,8 @@ from aiogram.types import Update
 
 from kiegen.adapters.aiogram import DeliveryLimits, Pacer
 from kiegen.adapters.memory import FakeClock, InMemoryBotStore, InMemoryJobStore, SimulatorConfig
+from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
+from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 from kiegen.apps.telegram.app import build_dispatcher, create_bot, create_messenger, make_deps
 from kiegen.apps.telegram.config import BotConfig
 from kiegen.apps.telegram.i18n import Catalog
@@ -49,7 +51,10 @@ class Harness:
         delay_s: float = 6.0,
         config: BotConfig | None = None,
         simulator: SimulatorConfig | None = None,
+        database_url: str | None = None,
     ) -> None:
+        """``database_url``: jobs, ledger and the bot's own state in that database (a SQLite file, say), opened
+        and migrated with the client; else in memory."""
         self.fake = FakeTelegram(TOKEN)
         self.session = FakeSession(self.fake)
         self.clock = FakeClock()
@@ -67,15 +72,21 @@ class Harness:
             limits=DeliveryLimits(allow_private=True),
             http=self.http,
         )
-        self.store = InMemoryJobStore()
+        self.store: Any = InMemoryJobStore()
+        self.bots: Any = InMemoryBotStore()
+        resources = []
+        if database_url is not None:
+            self.store = SqlAlchemyJobStore.from_url(database_url)
+            self.bots = SqlAlchemyBotStore(self.store)
+            resources.append(self.store)
         self.client = Client(
             store=self.store,
+            resources=resources,
             clock=self.clock,
             messengers=[self.messenger],
             config=Config(registry=registry_for(settings), free_quota=free_quota),
             simulator=simulator or SimulatorConfig(delay_s=delay_s),
         )
-        self.bots = InMemoryBotStore()
         self.deps = make_deps(
             self.client,
             self.bot,
