@@ -74,6 +74,8 @@ class BotConfig:
     progress_tick_s: float = 5.0
     split_window_s: float = 1.0
     """How long a text long enough to be the first part of a split message waits for the rest."""
+    album_window_s: float = 1.0
+    """How long after an album's latest photo its card waits for more of the album's photos."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BotConfig:

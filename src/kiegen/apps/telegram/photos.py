@@ -19,14 +19,28 @@ from kiegen.adapters.httpkit import sniff_image
 from kiegen.apps.telegram.deps import Deps
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.core.errors import KiegenError
+from kiegen.core.models import InputType, ModelSpec
 
-__all__ = ["MAX_IMAGE_BYTES", "receive_image"]
+__all__ = ["ALBUM_MAX", "MAX_IMAGE_BYTES", "photo_limit", "receive_image"]
 
 log = logging.getLogger("kiegen.apps.telegram.photos")
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 _MIMES = frozenset({"image/jpeg", "image/png", "image/webp"})
 """Image documents accepted by their declared type (the bytes are checked again after download)."""
+ALBUM_MAX = 10
+"""Telegram's largest album: what a list input without a stated maximum takes from one."""
+
+
+def photo_limit(spec: ModelSpec) -> int:
+    """How many photos ``spec`` takes at once: a list input's ``max_items`` (``ALBUM_MAX`` when unstated), one
+    for a single URL, none for a model without an image input."""
+    image = spec.image_input
+    if image is None:
+        return 0
+    if image.type is InputType.URL_LIST:
+        return max(1, image.max_items or ALBUM_MAX)
+    return 1
 
 
 async def receive_image(message: Message, bot: Bot, deps: Deps, tr: Translator) -> str | None:

@@ -13,6 +13,7 @@ from kiegen.apps.telegram.callbacks import DraftAct, Gen, Menu, Opt, Val
 from kiegen.apps.telegram.deps import Deps, Quota, user_key
 from kiegen.apps.telegram.i18n import Markup, Translator
 from kiegen.apps.telegram.options import Option, name_label, offered, value_label
+from kiegen.apps.telegram.photos import photo_limit
 from kiegen.core.models import ModelSpec
 from kiegen.ports.bot import Draft
 
@@ -137,7 +138,8 @@ def _price_lines(tr: Translator, spec: ModelSpec, ready: Readiness, quota: Quota
 
 def _hint(tr: Translator, spec: ModelSpec, ready: Readiness) -> str | None:
     if ready.needs_photo:
-        return tr("hint_photo")
+        limit = photo_limit(spec)
+        return tr("hint_photos", n=limit, title=spec.title) if limit > 1 else tr("hint_photo")
     if ready.needs_prompt:
         return tr("hint_edit_prompt" if spec.needs_image else "hint_prompt")
     return tr("hint_ready") if ready.can_start else None
@@ -150,7 +152,9 @@ async def draft_card(deps: Deps, tr: Translator, spec: ModelSpec, draft: Draft, 
     lines = [tr("card_head", title=spec.title), *option_lines(tr, spec, draft)]
     if draft.prompt:
         lines.append(tr("prompt_line", prompt=excerpt(draft.prompt, 300)))
-    if draft.image_url:
+    if len(draft.images) > 1:
+        lines.append(tr("photos_line", n=len(draft.images)))
+    elif draft.image_url:
         lines.append(tr("photo_line"))
     lines.append("")
     lines.extend(_price_lines(tr, spec, ready, quota, balance))

@@ -13,7 +13,7 @@ from kiegen.apps.telegram import picker, screens
 from kiegen.apps.telegram.callbacks import DraftAct, Gen, Kinds, Menu, Opt, Page, Pick, Val
 from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.deps import Deps, user_key
-from kiegen.apps.telegram.flow import fresh, is_open, show_draft, start
+from kiegen.apps.telegram.flow import carried_photos, fresh, is_open, show_draft, start
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.apps.telegram.options import offered
 from kiegen.apps.telegram.picker import Group
@@ -120,9 +120,9 @@ async def pick_model(query: CallbackQuery, callback_data: Pick, bot: Bot, deps: 
             return
         carry = {"prompt": previous.prompt, "prompt_message_id": previous.prompt_message_id}
         if spec.needs_image:
-            carry["image_url"] = previous.image_url
+            carry.update(carried_photos(previous, spec))
     elif previous is not None and is_open(previous, deps, chat) and spec.needs_image and previous.image_url:
-        carry = {"image_url": previous.image_url}  # "Change this picture" left its picture in the open draft
+        carry = carried_photos(previous, spec)  # "Change this picture" left its picture in the open draft
     draft = fresh(deps, user_id, spec, chat, previous, card_message_id=query.message.message_id, **carry)
     await query.answer()
     await show_draft(bot, deps, tr, draft, spec)
