@@ -163,3 +163,15 @@ async def test_a_foreign_persons_tap_on_a_picker_page_changes_nothing(bot: Harne
     await bot.feed(up.tap(U + 1, _data(bot, card, "pg:")[0], card))
     assert bot.card(U)["text"] == card["text"]
     assert "someone else's" in bot.fake.callback_answers[-1]["text"]
+
+
+def test_picker_buttons_fit_telegrams_64_bytes_for_the_largest_ids() -> None:
+    from kiegen.apps.telegram.callbacks import Kinds, Page, Pick
+
+    owner, draft = -(2**52), "f" * 16  # Telegram ids fit in 52 bits; draft ids are 16 hex digits
+    for data in (
+        Kinds(u=owner, d=draft).pack(),
+        Page(u=owner, g="e", p=99, d=draft).pack(),
+        Pick(u=owner, m=999, e=1, d=draft).pack(),
+    ):
+        assert len(data.encode()) <= 64, data
