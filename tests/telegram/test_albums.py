@@ -169,3 +169,33 @@ async def test_a_restart_in_the_middle_of_an_album_loses_nothing_and_takes_nothi
         assert uploads == 2 and len(_uploaded(second)) == 1
         card = second.card(U)
         assert "Photos: 3 attached" in card["text"]
+
+
+async def test_again_repeats_an_album_job_with_all_its_photos() -> None:
+    async with Harness(free_quota=5, prices={EDIT10: 0}, config=CONFIG) as bot:
+        await _choose(bot, "Nano Banana Edit")
+        await _all_at_once(bot, _album(bot, 3, caption="a collage"))
+        await bot.run_for(30)
+        await bot.press(U, "Again", bot.fake.last(U))
+        first, second = sorted(await bot.jobs(U), key=lambda job: job.created_at)
+        assert second.id != first.id and list(second.inputs["image_urls"]) == list(first.inputs["image_urls"])
+
+
+async def test_another_model_takes_as_many_of_the_albums_photos_as_it_can() -> None:
+    async with Harness(free_quota=5, config=CONFIG) as bot:
+        await _choose(bot, "Nano Banana Edit")
+        await _all_at_once(bot, _album(bot, 3, caption="a collage"))
+        album = await bot.bots.get_draft(f"tg:{U}")
+        assert album is not None and album.album is not None
+        await bot.press(U, "Model")
+        await bot.pick(U, "Seedream 4.0 Edit")  # up to 10: all three come along
+        moved = await bot.bots.get_draft(f"tg:{U}")
+        assert moved is not None and moved.model == "bytedance/seedream-v4-edit" and moved.images == album.images
+        assert "Photos: 3 attached" in bot.card(U)["text"] and moved.prompt == "a collage"
+        await bot.press(U, "Model")
+        await bot.pick(U, "Qwen Image-Edit")  # one photo: the first
+        single = await bot.bots.get_draft(f"tg:{U}")
+        assert single is not None and single.images == album.images[:1] and single.album is None
+        await bot.press(U, "Generate")
+        [job] = await bot.jobs(U)
+        assert job.inputs["image_url"] == album.images[0]

@@ -272,7 +272,7 @@ def _photos_of(spec: ModelSpec, job: Job) -> dict[str, Any]:
     photo numbered by its place in the list)."""
     image = spec.image_input
     value = job.inputs.get(image.name) if image is not None else None
-    if isinstance(value, list) and value:
+    if isinstance(value, (list, tuple)) and value:  # a stored job's lists come back as tuples
         photos = [AlbumPhoto(message_id=i, url=str(url)) for i, url in enumerate(value)]
         return {"image_url": str(value[0]), "album": Album(id=f"job {job.id}", photos=photos)}
     return {"image_url": str(value)} if value else {}
