@@ -19,6 +19,7 @@ pytestmark = pytest.mark.anyio
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MSK = timezone(timedelta(hours=3))
+RACERS = 200
 SUPERGROUP = -1001234567890123  # beyond 32 bits, as supergroup and channel ids are
 
 
@@ -243,7 +244,7 @@ async def test_updates_racing_for_one_draft_all_take_effect_and_create_it_once(b
         for n in range(20):
             tg.start_soon(bot_store.update_draft, "tg:1", add(n))
     stored = await bot_store.get_draft("tg:1")
-    assert stored is not None and stored.options == {f"o{n}": n for n in range(20)}
+    assert stored is not None and stored.options == {f"o{n}": n for n in range(RACERS)}
 
 
 async def test_update_draft_does_not_touch_other_users_drafts(bot_store: BotStore) -> None:
@@ -330,3 +331,25 @@ async def test_a_new_store_on_the_same_database_reads_everything_back(bot_store:
         assert await again.get_draft("tg:1") == draft
         assert await again.payments("tg:1") == [payment]
         assert not await again.record_payment(payment)
+
+
+async def test_updates_from_two_stores_on_one_database_all_take_effect(bot_store: BotStore, store_kind: str) -> None:
+    """Two processes (two stores, each with its own engine) updating one person's draft at once: the row lock
+    (PostgreSQL) or the one writer (SQLite) lets every update see the one before it."""
+    if store_kind == "memory":
+        pytest.skip("the memory store lives in one object: there is no second process to race")
+
+    def add(n: int) -> Any:
+        def change(stored: Draft | None) -> Draft:
+            base = stored or make_draft()
+            return attrs.evolve(base, options={**base.options, f"o{n}": n})
+
+        return change
+
+    await bot_store.save_draft(make_draft())  # a row to lock: its creation racing is the test above
+    async with reopened(bot_store) as other:
+        async with anyio.create_task_group() as tg:
+            for n in range(RACERS):
+                tg.start_soon((bot_store if n % 2 else other).update_draft, "tg:1", add(n))
+    stored = await bot_store.get_draft("tg:1")
+    assert stored is not None and stored.options == {f"o{n}": n for n in range(RACERS)}
