@@ -230,7 +230,7 @@ async def test_update_draft_stores_what_the_change_returns_and_none_leaves_it(bo
 
 
 async def test_updates_racing_for_one_draft_all_take_effect_and_create_it_once(bot_store: BotStore) -> None:
-    """Twenty updates at once, each adding its own option to the draft (creating it if there is none): every
+    """Many updates at once, each adding its own option to the draft (creating it if there is none): every
     option is there at the end, as if they had run one after another."""
 
     def add(n: int) -> Any:
@@ -241,7 +241,7 @@ async def test_updates_racing_for_one_draft_all_take_effect_and_create_it_once(b
         return change
 
     async with anyio.create_task_group() as tg:
-        for n in range(20):
+        for n in range(RACERS):
             tg.start_soon(bot_store.update_draft, "tg:1", add(n))
     stored = await bot_store.get_draft("tg:1")
     assert stored is not None and stored.options == {f"o{n}": n for n in range(RACERS)}
@@ -347,9 +347,8 @@ async def test_updates_from_two_stores_on_one_database_all_take_effect(bot_store
         return change
 
     await bot_store.save_draft(make_draft())  # a row to lock: its creation racing is the test above
-    async with reopened(bot_store) as other:
-        async with anyio.create_task_group() as tg:
-            for n in range(RACERS):
-                tg.start_soon((bot_store if n % 2 else other).update_draft, "tg:1", add(n))
+    async with reopened(bot_store) as other, anyio.create_task_group() as tg:
+        for n in range(RACERS):
+            tg.start_soon((bot_store if n % 2 else other).update_draft, "tg:1", add(n))
     stored = await bot_store.get_draft("tg:1")
     assert stored is not None and stored.options == {f"o{n}": n for n in range(RACERS)}
