@@ -25,22 +25,20 @@ from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.deps import Deps, new_draft_id, telegram_id
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.apps.telegram.options import offered
-from kiegen.apps.telegram.photos import photo_limit
+from kiegen.apps.telegram.photos import image_inputs, photos_of
 from kiegen.apps.telegram.prompts import visible
 from kiegen.core.errors import InsufficientCredits, InvalidInput, QuotaExceeded
 from kiegen.core.jobs import Job
-from kiegen.core.models import InputType, ModelSpec
-from kiegen.ports.bot import Album, AlbumPhoto, Draft
+from kiegen.core.models import ModelSpec
+from kiegen.ports.bot import Draft
 from kiegen.services import Cancellation
 
 __all__ = [
     "advance",
     "already_taken",
-    "carried_photos",
     "draft_for_photo",
     "draft_for_prompt",
     "draft_from_job",
-    "image_inputs",
     "prompt_problem",
     "show_draft",
     "start",
@@ -244,40 +242,6 @@ async def _tell(bot: Bot, chat: int, text: str, query: CallbackQuery | None) -> 
         await bot.send_message(chat, text, parse_mode=None)
 
 
-def image_inputs(spec: ModelSpec, draft: Draft) -> dict[str, Any]:
-    """The draft's photos as the model's image input: a list (as many as it takes) or the first one's URL."""
-    image, photos = spec.image_input, draft.images
-    if image is None or not photos:
-        return {}
-    if image.type is InputType.URL_LIST:
-        return {image.name: list(photos[: photo_limit(spec)])}
-    return {image.name: photos[0]}
-
-
-def carried_photos(previous: Draft, spec: ModelSpec) -> dict[str, Any]:
-    """The photos a draft's new model takes from the previous draft: all it takes of an album, else the one."""
-    limit = photo_limit(spec)
-    if not limit or not previous.image_url:
-        return {}
-    album = previous.album
-    if album is None or limit == 1:
-        return {"image_url": previous.image_url, "album": None}
-    kept = album.photos[:limit]
-    dropped = sorted({*album.dropped, *(p.message_id for p in album.photos[limit:])})
-    return {"image_url": previous.image_url, "album": attrs.evolve(album, photos=kept, dropped=dropped, pending=())}
-
-
-def _photos_of(spec: ModelSpec, job: Job) -> dict[str, Any]:
-    """A job's photos, for a draft repeating it: the first as ``image_url``, a list as the draft's album (each
-    photo numbered by its place in the list)."""
-    image = spec.image_input
-    value = job.inputs.get(image.name) if image is not None else None
-    if isinstance(value, (list, tuple)) and value:  # a stored job's lists come back as tuples
-        photos = [AlbumPhoto(message_id=i, url=str(url)) for i, url in enumerate(value)]
-        return {"image_url": str(value[0]), "album": Album(id=f"job {job.id}", photos=photos)}
-    return {"image_url": str(value)} if value else {}
-
-
 def draft_from_job(
     deps: Deps, job: Job, chat_id: int, *, prompt: bool = True, new_seed: bool = False
 ) -> tuple[Draft, ModelSpec] | None:
@@ -299,7 +263,7 @@ def draft_from_job(
         chat_id=chat_id,
         prompt_message_id=_int(job.metadata.get("prompt_message_id")) if prompt else None,
         updated_at=deps.now(),
-        **_photos_of(spec, job),
+        **photos_of(spec, job),
     )
     return draft, spec
 

@@ -13,9 +13,10 @@ from kiegen.apps.telegram import picker, screens
 from kiegen.apps.telegram.callbacks import DraftAct, Gen, Kinds, Menu, Opt, Page, Pick, Val
 from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.deps import Deps, user_key
-from kiegen.apps.telegram.flow import carried_photos, fresh, is_open, show_draft, start
+from kiegen.apps.telegram.flow import fresh, is_open, show_draft, start
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.apps.telegram.options import offered
+from kiegen.apps.telegram.photos import carried_photos
 from kiegen.apps.telegram.picker import Group
 from kiegen.apps.telegram.screens import Screen
 from kiegen.core.models import ModelSpec
