@@ -199,3 +199,13 @@ async def test_another_model_takes_as_many_of_the_albums_photos_as_it_can() -> N
         await bot.press(U, "Generate")
         [job] = await bot.jobs(U)
         assert job.inputs["image_url"] == album.images[0]
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(1, "Приложена 1 фотография"), (3, "Приложены 3 фотографии"), (5, "Приложено 5 фотографий"), (21, "Приложена 21")],
+)
+def test_the_russian_photo_count_agrees_with_its_number(n: int, text: str) -> None:
+    from kiegen.apps.telegram.i18n import Catalog
+
+    assert Catalog.load().translator("ru").plain("photos_line", n=n).startswith(text)
