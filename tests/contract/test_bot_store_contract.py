@@ -13,12 +13,13 @@ import anyio
 import attrs
 import pytest
 
-from kiegen.ports.bot import BotStore, BotUser, Draft, Payment
+from kiegen.ports.bot import Album, AlbumPhoto, BotStore, BotUser, Draft, Payment
 
 pytestmark = pytest.mark.anyio
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MSK = timezone(timedelta(hours=3))
+RACERS = 200
 SUPERGROUP = -1001234567890123  # beyond 32 bits, as supergroup and channel ids are
 
 
@@ -194,6 +195,65 @@ async def test_drafts_of_different_users_are_independent(bot_store: BotStore) ->
     assert await bot_store.get_draft("tg:bob") == bob
 
 
+ALBUM = Album(
+    id="13601234567890123",
+    photos=[AlbumPhoto(message_id=2**40 + 1, url="https://kie.example/1.png"), AlbumPhoto(message_id=7, url="u2")],
+    dropped=[9, 10],
+    pending=[11],
+    last=10,
+)
+
+
+async def test_a_drafts_album_reads_back_equal_photos_in_their_order(bot_store: BotStore) -> None:
+    draft = make_draft(image_url="https://kie.example/1.png", album=ALBUM)
+    await bot_store.save_draft(draft)
+    stored = await bot_store.get_draft("tg:1")
+    assert stored == draft and stored is not None and stored.images == ("https://kie.example/1.png", "u2")
+    await bot_store.save_draft(attrs.evolve(draft, album=None))
+    assert (await bot_store.get_draft("tg:1")) == attrs.evolve(draft, album=None)
+
+
+async def test_update_draft_stores_what_the_change_returns_and_none_leaves_it(bot_store: BotStore) -> None:
+    seen: list[Draft | None] = []
+
+    def create(stored: Draft | None) -> Draft | None:
+        seen.append(stored)
+        return make_draft(prompt="new") if stored is None else None
+
+    assert await bot_store.update_draft("tg:1", create) == make_draft(prompt="new")
+    assert seen[-1] is None
+    assert await bot_store.update_draft("tg:1", create) == make_draft(prompt="new")  # None: left as it was
+    assert seen[-1] == make_draft(prompt="new")
+    assert await bot_store.get_draft("tg:1") == make_draft(prompt="new")
+    assert await bot_store.update_draft("tg:2", lambda _stored: None) is None
+    assert await bot_store.get_draft("tg:2") is None
+
+
+async def test_updates_racing_for_one_draft_all_take_effect_and_create_it_once(bot_store: BotStore) -> None:
+    """Many updates at once, each adding its own option to the draft (creating it if there is none): every
+    option is there at the end, as if they had run one after another."""
+
+    def add(n: int) -> Any:
+        def change(stored: Draft | None) -> Draft:
+            base = stored or make_draft()
+            return attrs.evolve(base, options={**base.options, f"o{n}": n})
+
+        return change
+
+    async with anyio.create_task_group() as tg:
+        for n in range(RACERS):
+            tg.start_soon(bot_store.update_draft, "tg:1", add(n))
+    stored = await bot_store.get_draft("tg:1")
+    assert stored is not None and stored.options == {f"o{n}": n for n in range(RACERS)}
+
+
+async def test_update_draft_does_not_touch_other_users_drafts(bot_store: BotStore) -> None:
+    bob = make_draft("tg:bob", id="b")
+    await bot_store.save_draft(bob)
+    await bot_store.update_draft("tg:alice", lambda _stored: make_draft("tg:alice", id="a"))
+    assert await bot_store.get_draft("tg:bob") == bob
+
+
 # payments
 
 
@@ -261,7 +321,7 @@ async def test_a_new_store_on_the_same_database_reads_everything_back(bot_store:
     if store_kind == "memory":
         pytest.skip("the memory store lives in one object: it is not meant to survive a restart")
     user = await bot_store.set_locale("tg:1", "ru", now=T0)
-    draft = make_draft(options={"n": 2}, prompt="kept", chat_id=SUPERGROUP, card_message_id=9)
+    draft = make_draft(options={"n": 2}, prompt="kept", chat_id=SUPERGROUP, card_message_id=9, album=ALBUM)
     await bot_store.save_draft(draft)
     payment = make_payment("charge-1")
     await bot_store.record_payment(payment)
@@ -271,3 +331,24 @@ async def test_a_new_store_on_the_same_database_reads_everything_back(bot_store:
         assert await again.get_draft("tg:1") == draft
         assert await again.payments("tg:1") == [payment]
         assert not await again.record_payment(payment)
+
+
+async def test_updates_from_two_stores_on_one_database_all_take_effect(bot_store: BotStore, store_kind: str) -> None:
+    """Two processes (two stores, each with its own engine) updating one person's draft at once: the row lock
+    (PostgreSQL) or the one writer (SQLite) lets every update see the one before it."""
+    if store_kind == "memory":
+        pytest.skip("the memory store lives in one object: there is no second process to race")
+
+    def add(n: int) -> Any:
+        def change(stored: Draft | None) -> Draft:
+            base = stored or make_draft()
+            return attrs.evolve(base, options={**base.options, f"o{n}": n})
+
+        return change
+
+    await bot_store.save_draft(make_draft())  # a row to lock: its creation racing is the test above
+    async with reopened(bot_store) as other, anyio.create_task_group() as tg:
+        for n in range(RACERS):
+            tg.start_soon((bot_store if n % 2 else other).update_draft, "tg:1", add(n))
+    stored = await bot_store.get_draft("tg:1")
+    assert stored is not None and stored.options == {f"o{n}": n for n in range(RACERS)}

@@ -195,7 +195,10 @@ class Person:
         )
         if card is None:
             return False
-        card = await self._step(self._tap(card, "Create"), lambda c: bool(self._button(c, "Z-Image")))
+        card = await self._step(self._tap(card, "Create"), lambda c: bool(self._button(c, "A picture from text")))
+        if card is None:
+            return False
+        card = await self._step(self._tap(card, "A picture from text"), lambda c: bool(self._button(c, "Z-Image")))
         if card is None:
             return False
         card = await self._step(self._tap(card, "Z-Image"), lambda c: "Write what the picture" in c.get("text", ""))

@@ -14,6 +14,8 @@ from aiogram.types import Update
 
 from kiegen.adapters.aiogram import DeliveryLimits, Pacer
 from kiegen.adapters.memory import FakeClock, InMemoryBotStore, InMemoryJobStore, SimulatorConfig
+from kiegen.adapters.sqlalchemy.bot_store import SqlAlchemyBotStore
+from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
 from kiegen.apps.telegram.app import build_dispatcher, create_bot, create_messenger, make_deps
 from kiegen.apps.telegram.config import BotConfig
 from kiegen.apps.telegram.i18n import Catalog
@@ -54,9 +56,12 @@ class Harness:
         store: JobStore | None = None,
         bots: BotStore | None = None,
         fake: FakeTelegram | None = None,
+        database_url: str | None = None,
     ) -> None:
         """``store`` and ``bots`` (default: in memory) are the caller's to open and close; ``fake`` may be shared
-        by two harnesses in turn (a restart: what Telegram remembers survives it)."""
+        by two harnesses in turn (a restart: what Telegram remembers survives it). ``database_url`` (instead of
+        ``store`` and ``bots``): jobs, ledger and the bot's own state in that database (a SQLite file, say),
+        opened and migrated with the client."""
         self.fake = fake or FakeTelegram(TOKEN)
         self.session = FakeSession(self.fake)
         self.clock = FakeClock()
@@ -75,14 +80,20 @@ class Harness:
             http=self.http,
         )
         self.store: JobStore = store if store is not None else InMemoryJobStore()
+        self.bots: BotStore = bots if bots is not None else InMemoryBotStore()
+        resources: list[Any] = []
+        if database_url is not None:
+            sql = SqlAlchemyJobStore.from_url(database_url)
+            self.store, self.bots = sql, SqlAlchemyBotStore(sql)
+            resources.append(sql)
         self.client = Client(
             store=self.store,
+            resources=resources,
             clock=self.clock,
             messengers=[self.messenger],
             config=Config(registry=registry_for(settings), free_quota=free_quota),
             simulator=simulator or SimulatorConfig(delay_s=delay_s),
         )
-        self.bots: BotStore = bots if bots is not None else InMemoryBotStore()
         self.deps = make_deps(
             self.client,
             self.bot,
@@ -147,6 +158,29 @@ class Harness:
         matches = [data for text, data in self.buttons(message) if label in text]
         assert matches, f"no button {label!r} in {self.buttons(message)}"
         await self.feed(up.tap(uid, matches[0], _as_sent(message), lang=lang))
+
+    async def pick(self, uid: int, title: str, *, lang: str = "en", chat: int | None = None) -> None:
+        """From the picker (its kinds or one kind's page) tap through the kinds and their pages to ``title``'s
+        button, and tap it."""
+        where = uid if chat is None else chat
+        card = self.card(where)
+        if any(title in text for text in self.labels(card)):
+            await self.press(uid, title, card, lang=lang, chat=chat)
+            return
+        for _, kind in [(t, d) for t, d in self.buttons(card) if d.startswith("pg:")]:
+            await self.tap_data(uid, kind, card, lang=lang)
+            while True:
+                page = self.card(where)
+                if any(title in text for text in self.labels(page)):
+                    await self.press(uid, title, page, lang=lang, chat=chat)
+                    return
+                turn = [d for t, d in self.buttons(page) if d.startswith("pg:") and t == "▶️"]
+                if not turn:
+                    break
+                await self.tap_data(uid, turn[0], page, lang=lang)
+            await self.tap_data(uid, next(d for _, d in self.buttons(page) if d.startswith("pk:")), page, lang=lang)
+            card = self.card(where)
+        raise AssertionError(f"no model {title!r} in the picker")
 
     async def tap_data(self, uid: int, data: str, message: dict[str, Any], *, lang: str = "en") -> None:
         await self.feed(up.tap(uid, data, _as_sent(message), lang=lang))

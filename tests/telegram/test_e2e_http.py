@@ -387,3 +387,44 @@ async def test_webhook_mode_serves_the_bot_and_kie_callbacks_from_one_app(world:
             assert job.status is JobStatus.SUCCEEDED
         finally:
             app.stop()
+
+
+async def test_an_album_polled_in_one_batch_is_one_draft_and_one_job_even_when_sent_again(world: World) -> None:
+    """Long polling hands the album's three updates to the Dispatcher at once (each its own task): they become
+    one draft with the three photos in message order, one job; the same batch again changes nothing."""
+    w, chat = world, 7011
+    async with w.running(prices={"google/nano-banana-edit": 0}) as app:
+        await w.step(chat, lambda: w.send(up.text(chat, "/start")))
+        await w.step(chat, lambda: w.tap(chat, "Change a photo"), lambda: "Nano Banana Edit" in w.card(chat)["text"])
+        await w.step(chat, lambda: w.tap(chat, "Nano Banana Edit"), lambda: "up to 10" in w.card(chat)["text"])
+        album = [
+            up.photo(
+                chat,
+                w.fake.add_file(PNG),
+                caption="one poster" if i == 0 else None,
+                media_group_id="e2e-album",
+                message_id=90_000 + i,
+            )
+            for i in range(3)
+        ]
+        for update in album:
+            w.send(update)
+        [job] = await _jobs(app, chat, 1)
+        assert len(job.inputs["image_urls"]) == 3 and job.inputs["prompt"] == "one poster"
+        draft = await app.deps.bots.get_draft(f"tg:{chat}")
+        assert draft is not None and draft.album is not None
+        assert [p.message_id for p in draft.album.photos] == [90_000, 90_001, 90_002]
+        await w.until(lambda: _photos(w, chat))
+        uploads = len(w.kie.uploads)
+        for update in album:  # the same messages again (as a new polling leader would re-read them)
+            w.send(update)
+        await w.until(lambda: not w.fake.updates)  # polled
+        await anyio.sleep(2.0)  # longer than the album's window: any card or job would be there by now
+        assert len(await app.client.jobs(user_id=f"tg:{chat}")) == 1 and len(w.kie.uploads) == uploads
+
+
+async def _jobs(app: BotApp, chat: int, n: int, timeout: float = 20.0) -> list[Any]:
+    with anyio.fail_after(timeout):
+        while len(jobs := await app.client.jobs(user_id=f"tg:{chat}")) < n:  # noqa: ASYNC110 - a store to poll
+            await anyio.sleep(0.05)
+    return jobs

@@ -52,7 +52,7 @@ async def test_the_status_card_makes_way_for_the_result(bot: Harness, lang: str)
 async def test_again_repeats_in_one_tap_with_a_new_seed(bot: Harness, lang: str) -> None:
     await bot.say(U, "/start", lang=lang)
     await bot.press(U, TEXT[lang]["create"], lang=lang)
-    await bot.press(U, "Qwen Text-to-Image", lang=lang)
+    await bot.pick(U, "Qwen Text-to-Image", lang=lang)
     await bot.say(U, "a lighthouse", lang=lang)
     await bot.run_for(30)
 

@@ -61,6 +61,7 @@ async def test_a_members_card_is_theirs_another_members_tap_changes_nothing(bot:
     await bot.say(ANN, "/start", lang="en", chat=GROUP)
     welcome = bot.card(GROUP)
     await bot.press(ANN, "Create", welcome, chat=GROUP)
+    await bot.press(ANN, "A picture from text", chat=GROUP)
     picker = bot.card(GROUP)
     data = next(d for t, d in bot.buttons(picker) if "Z-Image" in t)
 

@@ -50,9 +50,11 @@ async def test_j1_start_creates_the_user_once_and_shows_quota_balance_and_menu(b
 async def test_j2_model_picker_shows_prices_and_free_quota_on_buttons(bot: Harness) -> None:
     await bot.say(U, "/start")
     await bot.press(U, "Create")
-    labels = bot.labels(bot.card(U))
-    assert "Z-Image — free, 10 left" in labels
-    assert "Qwen Image-Edit 📎 — 5 cr." in labels
+    await bot.press(U, "A picture from text")
+    assert "Z-Image — free, 10 left" in bot.labels(bot.card(U))
+    await bot.press(U, "Kinds")
+    await bot.press(U, "Change a photo")
+    assert "Qwen Image-Edit 📎 — 5 cr." in bot.labels(bot.card(U))
     assert len(bot.fake.sent_to(U)) == 1  # the card was edited in place
 
 
@@ -60,7 +62,7 @@ async def test_j2_model_picker_shows_prices_and_free_quota_on_buttons(bot: Harne
 async def test_j3_settings_are_buttons_with_short_codes_and_the_choice_marked(bot: Harness) -> None:
     await bot.say(U, "/start")
     await bot.press(U, "Create")
-    await bot.press(U, "Z-Image")
+    await bot.pick(U, "Z-Image")
     card = bot.card(U)
     assert "Frame: Square 1:1" in card["text"]
     await bot.press(U, "Frame")
@@ -280,7 +282,7 @@ async def test_a_restart_keeps_the_draft_and_the_next_prompt_continues_it() -> N
     async with Harness(free_quota=10, prices={"z-image": 2}) as first:
         await first.say(U, "/start")
         await first.press(U, "Create")
-        await first.press(U, "Z-Image")
+        await first.pick(U, "Z-Image")
         await first.press(U, "Frame")
         await first.press(U, "Portrait 9:16")
         # nothing lives in aiogram's FSM: a new dispatcher (a restarted process) goes on from the stored draft

@@ -25,6 +25,7 @@ async def test_russian_speakers_get_the_reviewed_russian(bot: Harness) -> None:
     await bot.say(U, "/start", lang="ru")
     assert "Напишите, что нарисовать" in bot.card(U)["text"]
     await bot.press(U, "Создать", lang="ru")
+    await bot.press(U, "Изменить фото", lang="ru")
     assert "Qwen Image-Edit 📎 — 5 кр." in bot.labels(bot.card(U))
     await bot.say(U, "рыжая лиса", lang="ru")
     await bot.run_for(30)

@@ -54,7 +54,7 @@ async def _send_split(bot: Harness, text: str, lang: str) -> None:
 async def test_the_parts_of_a_split_message_become_one_prompt(bot: Harness, lang: str) -> None:
     await bot.say(U, "/start", lang=lang)
     await bot.press(U, "🎨", lang=lang)
-    await bot.press(U, "Qwen Text-to-Image", lang=lang)  # takes up to 5000 characters
+    await bot.pick(U, "Qwen Text-to-Image", lang=lang)  # takes up to 5000 characters
     text = _long_text()
 
     await _send_split(bot, text, lang)

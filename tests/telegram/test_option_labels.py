@@ -46,7 +46,7 @@ def lang(request: pytest.FixtureRequest) -> str:
 async def _card(bot: Harness, model: str, lang: str) -> dict[str, object]:
     await bot.say(U, "/start", lang=lang)
     await bot.press(U, LABELS[lang]["create"], lang=lang)
-    await bot.press(U, model, lang=lang)
+    await bot.pick(U, model, lang=lang)
     return bot.card(U)
 
 

@@ -89,7 +89,7 @@ async def test_a_free_photo_model_starts_from_a_captioned_photo_at_once(lang: st
 async def test_the_model_and_settings_chosen_stay_for_the_next_prompts(bot: Harness, lang: str) -> None:
     await bot.say(U, "/start", lang=lang)
     await bot.press(U, "🎨", lang=lang)
-    await bot.press(U, "Qwen Text-to-Image", lang=lang)
+    await bot.pick(U, "Qwen Text-to-Image", lang=lang)
     await bot.press(U, "Кадр" if lang == "ru" else "Frame", lang=lang)
     await bot.press(U, "Портрет 3:4" if lang == "ru" else "Portrait 3:4", lang=lang)
 

@@ -20,6 +20,8 @@ U = 881
 TEXT = {
     "en": {
         "create": "Create",
+        "image": "A picture from text",
+        "edit": "Change a photo",
         "left": "Z-Image — free, 1 left",
         "card_left": "Free: 1 of 2 left today",
         "none": r"Z-Image — free: none left, more in (\d+) h (\d+) min",
@@ -30,6 +32,8 @@ TEXT = {
     },
     "ru": {
         "create": "Создать",
+        "image": "Картинка по описанию",
+        "edit": "Изменить фото",
         "left": "Z-Image — бесплатно, осталась 1",
         "card_left": "Бесплатно: сегодня осталась 1 из 2",
         "none": r"Z-Image — бесплатно: 0, снова через (\d+) ч (\d+) мин",
@@ -65,8 +69,11 @@ async def test_what_is_left_shows_on_the_model_buttons_and_the_card(two_a_day: H
     await bot.run_for(30)
     await bot.say(U, "/start", lang=lang)
     await bot.press(U, TEXT[lang]["create"], lang=lang)
-    assert TEXT[lang]["left"] in bot.labels(bot.card(U))
+    await bot.press(U, TEXT[lang]["edit"], lang=lang)
     assert TEXT[lang]["paid"] in bot.labels(bot.card(U))
+    await bot.press(U, "⬅️", lang=lang)
+    await bot.press(U, TEXT[lang]["image"], lang=lang)
+    assert TEXT[lang]["left"] in bot.labels(bot.card(U))
     await bot.press(U, "Z-Image", lang=lang)
     assert TEXT[lang]["card_left"] in bot.card(U)["text"]
 
@@ -90,6 +97,7 @@ async def test_an_exhausted_quota_shows_before_generate_with_the_time_to_the_res
     await bot.say(U, "/start", lang=lang)
     assert re.search(TEXT[lang]["welcome_none"], bot.card(U)["text"])
     await bot.press(U, TEXT[lang]["create"], lang=lang)
+    await bot.press(U, TEXT[lang]["image"], lang=lang)
     labels = " | ".join(bot.labels(bot.card(U)))
     assert re.search(TEXT[lang]["none"], labels)
     assert "UTC" not in labels and "UTC" not in card["text"]

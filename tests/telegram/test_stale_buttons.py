@@ -33,7 +33,7 @@ def lang(request: pytest.FixtureRequest) -> str:
 async def _card_for(bot: Harness, model: str, lang: str) -> dict[str, object]:
     await bot.say(U, "/start", lang=lang)
     await bot.press(U, CREATE[lang], lang=lang)
-    await bot.press(U, model, lang=lang)
+    await bot.pick(U, model, lang=lang)
     return bot.card(U)
 
 

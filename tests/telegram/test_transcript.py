@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
+from kiegen.apps.telegram.config import BotConfig
 from kiegen.apps.telegram.payments import sign_payload
 from tests.telegram import updates as up
 from tests.telegram.fake_telegram import Call
@@ -181,13 +182,57 @@ async def _cancel_russian() -> str:
         return t.text()
 
 
+async def _album_paid_english() -> str:
+    config = BotConfig(split_window_s=0.05, album_window_s=0.2)
+    async with Harness(free_quota=10, prices={"qwen/image-edit": 5}, config=config) as bot:
+        t = Transcript(
+            bot,
+            "The picker, an album and a paid model bought with Stars (English)",
+            "A person with no credits chooses Nano Banana Edit (it takes up to 10 photos; 75 credits), sends three"
+            " photos as one album (three messages, handled at once), buys 100 credits and generates.",
+        )
+        await t.person("sends /start", bot.feed(up.text(U, "/start")))
+        await t.person("taps [🖼 Change a photo]", bot.press(U, "Change a photo"))
+        await t.person("taps [Nano Banana Edit 📎 — 75 cr.]", bot.press(U, "Nano Banana Edit"))
+        album = [
+            up.photo(
+                U,
+                bot.fake.add_file(PNG),
+                caption="one poster of all three" if i == 0 else None,
+                media_group_id="album-doc",
+                message_id=70_000 + i,
+            )
+            for i in range(3)
+        ]
+
+        async def at_once() -> None:
+            async with anyio.create_task_group() as tg:
+                for update in album:
+                    tg.start_soon(bot.feed, update)
+
+        await t.person("sends three photos as an album, the first captioned “one poster of all three”", at_once())
+        await t.person("taps [💳 Top up]", bot.press(U, "Top up"))
+        await t.person("taps [100 credits — 50 ⭐]", bot.press(U, "100 credits"))
+        payload = sign_payload(bot.deps.payload_key, 0, U)
+        await t.person("pays 50 ⭐", bot.feed(up.successful_payment(U, payload, 50, "ch-doc")))
+        await t.person("taps [✅ Generate · 75 cr.]", bot.press(U, "Generate"))
+        await t.wait(8, "KIE draws")
+        return t.text()
+
+
 def _normalized(text: str) -> str:
     return re.sub(r"\d+ (s|с)\b", r"N \1", text)  # elapsed seconds depend on when the watcher woke
 
 
 async def test_docs_bot_md_shows_what_the_bot_does() -> None:
     transcripts = "\n".join(
-        [await _prompt_first_english(), await _photo_russian(), await _cancel_english(), await _cancel_russian()]
+        [
+            await _prompt_first_english(),
+            await _photo_russian(),
+            await _cancel_english(),
+            await _cancel_russian(),
+            await _album_paid_english(),
+        ]
     )
     generated = f"{BEGIN}\n\n{transcripts}\n{END}"
     document = DOC.read_text(encoding="utf-8")

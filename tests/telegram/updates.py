@@ -73,7 +73,10 @@ def photo(
     caption: str | None = None,
     lang: str = "en",
     chat: int | None = None,
+    media_group_id: str | None = None,
+    message_id: int | None = None,
 ) -> dict[str, Any]:
+    """A photo; with ``media_group_id``, one photo of an album (each is its own message and update)."""
     fields: dict[str, Any] = {
         "photo": [{"file_id": file_id, "file_unique_id": "u" + file_id, "width": 800, "height": 600, "file_size": size}]
     }
@@ -82,7 +85,9 @@ def photo(
         entities = _entities(caption, "@kie_images_bot")
         if entities:
             fields["caption_entities"] = entities
-    return _message(uid, lang, chat, **fields)
+    if media_group_id is not None:
+        fields["media_group_id"] = media_group_id
+    return _message(uid, lang, chat, message_id=message_id, **fields)
 
 
 def document(

@@ -13,6 +13,12 @@ Contract (every adapter passes ``tests/contract/test_bot_store_contract.py``):
   user's previous draft whatever its id; ``get_draft(user_id)`` returns it equal to what was saved (every
   field, ``options`` as nested JSON values) or None; ``drop_draft(user_id)`` removes it (no error when there is
   none). Other users' drafts are never touched.
+- ``update_draft(user_id, change)`` reads the user's draft (None when there is none), calls ``change`` with it
+  and stores what it returns (None: leaves the draft as it is), atomically: no other write of that user's
+  draft comes between the read and the write, so updates racing for one draft (the photos of one album,
+  handled at once) all take effect, in some order, and racing to create it create it once. Returns the draft
+  stored afterwards. ``change`` must be a pure function of its argument: an adapter may call it again.
+- A draft's ``album`` reads back equal, photos in their order.
 - Payments. ``record_payment(payment)`` returns True when stored and False, storing nothing, when a payment
   with the same ``telegram_payment_charge_id`` exists (Telegram may send ``successful_payment`` twice): the
   first record stays as it was. ``payments(user_id)`` lists that user's payments, oldest ``created_at`` first
@@ -36,17 +42,66 @@ The credits themselves are ledger entries in the ``JobStore`` (key ``stars:<char
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["BotStore", "BotUser", "Draft", "Payment", "Refund", "RefundStatus", "StarsFigures"]
+__all__ = [
+    "Album",
+    "AlbumPhoto",
+    "BotStore",
+    "BotUser",
+    "Draft",
+    "DraftChange",
+    "Payment",
+    "Refund",
+    "RefundStatus",
+    "StarsFigures",
+]
 
 
 def _mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return dict(value)
+
+
+def _photos(values: Iterable[AlbumPhoto]) -> tuple[AlbumPhoto, ...]:
+    return tuple(values)
+
+
+def _ints(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(values)
+
+
+@attrs.frozen(kw_only=True)
+class AlbumPhoto:
+    message_id: int
+    """The person's message the photo came in (Telegram numbers an album's messages in its order)."""
+    url: str
+    """KIE's URL of the uploaded photo."""
+
+
+@attrs.frozen(kw_only=True)
+class Album:
+    """The photos of one Telegram album (messages sharing a ``media_group_id``) that a draft holds, as they
+    arrive: each message is a separate update, possibly handled at once with the others, possibly sent again."""
+
+    id: str
+    """The album's ``media_group_id``."""
+    photos: tuple[AlbumPhoto, ...] = attrs.field(default=(), converter=_photos)
+    """Kept, in message order: at most as many as the draft's model takes."""
+    dropped: tuple[int, ...] = attrs.field(default=(), converter=_ints)
+    """Messages whose photos were beyond what the model takes."""
+    pending: tuple[int, ...] = attrs.field(default=(), converter=_ints)
+    """Messages whose photos are being downloaded and uploaded."""
+    last: int | None = None
+    """The message recorded last: its handler shows the album's card."""
+
+    @property
+    def seen(self) -> frozenset[int]:
+        """Messages taken (kept or dropped): one sent again is not taken twice."""
+        return frozenset(p.message_id for p in self.photos) | frozenset(self.dropped)
 
 
 @attrs.frozen(kw_only=True)
@@ -75,6 +130,18 @@ class Draft:
     job_id: str | None = None
     """Set once submitted."""
     updated_at: datetime
+    album: Album | None = None
+    """Photos that came as an album, for a model that takes several; ``image_url`` is the first of them."""
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """Every photo of the draft, in order: the album's, else the one ``image_url``."""
+        if self.album is not None and self.album.photos:
+            return tuple(p.url for p in self.album.photos)
+        return (self.image_url,) if self.image_url else ()
+
+
+DraftChange = Callable[[Draft | None], Draft | None]
 
 
 @attrs.frozen(kw_only=True)
@@ -132,6 +199,8 @@ class BotStore(Protocol):
     async def get_draft(self, user_id: str) -> Draft | None: ...
 
     async def drop_draft(self, user_id: str) -> None: ...
+
+    async def update_draft(self, user_id: str, change: DraftChange) -> Draft | None: ...
 
     async def record_payment(self, payment: Payment) -> bool: ...
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import anyio.lowlevel
 import attrs
 
-from kiegen.ports.bot import BotUser, Draft, Payment, Refund, RefundStatus, StarsFigures
+from kiegen.ports.bot import BotUser, Draft, DraftChange, Payment, Refund, RefundStatus, StarsFigures
 
 __all__ = ["InMemoryBotStore"]
 
@@ -50,6 +50,17 @@ class InMemoryBotStore:
     async def drop_draft(self, user_id: str) -> None:
         await anyio.lowlevel.checkpoint()
         self._drafts.pop(user_id, None)
+
+    async def update_draft(self, user_id: str, change: DraftChange) -> Draft | None:
+        await anyio.lowlevel.checkpoint()
+        # No await between the read and the write: nothing else runs in between.
+        stored = self._drafts.get(user_id)
+        new = change(stored)
+        if new is None:
+            return stored
+        _check_owner(user_id, new)
+        self._drafts[user_id] = new
+        return new
 
     async def record_payment(self, payment: Payment) -> bool:
         await anyio.lowlevel.checkpoint()
@@ -110,3 +121,8 @@ class InMemoryBotStore:
             refunds=len(done),
             refunded_stars=sum(p.total_amount for p in given_back),
         )
+
+
+def _check_owner(user_id: str, draft: Draft) -> None:
+    if draft.user_id != user_id:
+        raise ValueError(f"update_draft({user_id!r}) was given a draft of {draft.user_id!r}")

@@ -16,9 +16,11 @@ from typing import Any
 
 from kiegen.adapters.sqlalchemy.sql import Conn, sql
 from kiegen.adapters.sqlalchemy.store import SqlAlchemyJobStore
-from kiegen.ports.bot import BotUser, Draft, Payment, Refund, RefundStatus, StarsFigures
+from kiegen.ports.bot import Album, AlbumPhoto, BotUser, Draft, DraftChange, Payment, Refund, RefundStatus, StarsFigures
 
 __all__ = ["SqlAlchemyBotStore"]
+
+_CREATE_ATTEMPTS = 3
 
 _DRAFT_COLUMNS = (
     "user_id",
@@ -32,6 +34,7 @@ _DRAFT_COLUMNS = (
     "prompt_message_id",
     "job_id",
     "updated_at",
+    "album",
 )
 _PAYMENT_COLUMNS = (
     "telegram_payment_charge_id",
@@ -59,6 +62,12 @@ _DRAFT_SAVE = sql(
     "ON CONFLICT (user_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _DRAFT_COLUMNS if c != "user_id")
 )
 _DRAFT = sql("SELECT * FROM drafts WHERE user_id = :user_id")
+# SQLite has one writer at a time, so its plain read inside the write transaction is already exclusive.
+_DRAFT_FOR_UPDATE = sql(_DRAFT.sqlite, postgres="SELECT * FROM drafts WHERE user_id = :user_id FOR UPDATE")
+_DRAFT_CREATE = sql(
+    f"INSERT INTO drafts ({', '.join(_DRAFT_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in _DRAFT_COLUMNS)}) "
+    "ON CONFLICT (user_id) DO NOTHING RETURNING user_id"
+)
 _DRAFT_DROP = sql("DELETE FROM drafts WHERE user_id = :user_id")
 _PAYMENT_RECORD = sql(
     f"INSERT INTO payments ({', '.join(_PAYMENT_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in _PAYMENT_COLUMNS)}) "
@@ -162,6 +171,28 @@ class SqlAlchemyBotStore:
 
         await self._db.write(op)
 
+    async def update_draft(self, user_id: str, change: DraftChange) -> Draft | None:
+        async def op(c: Conn) -> Draft | None:
+            # The row is locked (PostgreSQL) from the read to the write. A draft that does not exist yet cannot
+            # be locked: its creation is an insert that does nothing when another transaction created it
+            # meanwhile, and then the change is applied again to what that one stored.
+            for _ in range(_CREATE_ATTEMPTS):
+                row = await c.fetchrow(_DRAFT_FOR_UPDATE, {"user_id": user_id})
+                stored = None if row is None else _draft(c, row)
+                new = change(stored)
+                if new is None:
+                    return stored
+                if new.user_id != user_id:
+                    raise ValueError(f"update_draft({user_id!r}) was given a draft of {new.user_id!r}")
+                if row is not None:
+                    await c.execute(_DRAFT_SAVE, _draft_params(c, new))
+                    return new
+                if await c.fetchval(_DRAFT_CREATE, _draft_params(c, new)) is not None:
+                    return new
+            raise RuntimeError(f"the draft of {user_id!r} kept being created and dropped under update_draft")
+
+        return await self._db.write(op)  # type: ignore[no-any-return]
+
     # payments
 
     async def record_payment(self, payment: Payment) -> bool:
@@ -255,6 +286,7 @@ def _draft_params(c: Conn, draft: Draft) -> dict[str, Any]:
         "prompt_message_id": draft.prompt_message_id,
         "job_id": draft.job_id,
         "updated_at": c.ts(draft.updated_at),
+        "album": None if draft.album is None else c.json(_album_json(draft.album)),
     }
 
 
@@ -273,6 +305,27 @@ def _draft(c: Conn, row: Any) -> Draft:
         prompt_message_id=row["prompt_message_id"],
         job_id=row["job_id"],
         updated_at=updated_at,
+        album=None if row["album"] is None else _album(c.read_json(row["album"])),
+    )
+
+
+def _album_json(album: Album) -> dict[str, Any]:
+    return {
+        "id": album.id,
+        "photos": [[p.message_id, p.url] for p in album.photos],
+        "dropped": list(album.dropped),
+        "pending": list(album.pending),
+        "last": album.last,
+    }
+
+
+def _album(value: Any) -> Album:
+    return Album(
+        id=value["id"],
+        photos=[AlbumPhoto(message_id=int(m), url=str(u)) for m, u in value["photos"]],
+        dropped=[int(m) for m in value["dropped"]],
+        pending=[int(m) for m in value["pending"]],
+        last=value["last"],
     )
 
 

@@ -259,6 +259,8 @@ drafts = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     # The person's message the prompt came from (an edit of it changes the prompt); revision 0006.
     sa.Column("prompt_message_id", sa.BigInteger, nullable=True),
+    # The photos of a Telegram album as they arrive (``ports.bot.Album`` as JSON); revision 0009.
+    sa.Column("album", Json, nullable=True),
 )
 
 # What operators did in the console (``kiegen.apps.http.console``), newest first; a job's page lists its own.

@@ -18,11 +18,13 @@ __all__ = [
     "HistItem",
     "HistPage",
     "JobAct",
+    "Kinds",
     "Lang",
     "Menu",
     "Opt",
     "Owned",
     "Pack",
+    "Page",
     "Pick",
     "Res",
     "Val",
@@ -46,6 +48,22 @@ class Pick(Owned, prefix="p"):
     """1: the picker of models that change a photo."""
     d: str = ""
     """The draft whose card opened the picker: its prompt and photo go to the new draft."""
+
+
+class Kinds(Owned, prefix="pk"):
+    """The picker's first screen: the kinds of work."""
+
+    d: str = ""
+    """The draft whose card opened the picker ("" from the menu)."""
+
+
+class Page(Owned, prefix="pg"):
+    """One page of one kind's models."""
+
+    g: str
+    """The kind (``picker.Group``): i pictures from text, e changing a photo, v video."""
+    p: int = 0
+    d: str = ""
 
 
 class DraftAct(Owned, prefix="d"):
@@ -101,7 +119,8 @@ class Lang(Owned, prefix="l"):
 
 
 _PREFIXES = frozenset(
-    c.__prefix__ for c in (Menu, Pick, DraftAct, Opt, Val, Gen, JobAct, Res, Pack, HistPage, HistItem, Lang)
+    c.__prefix__
+    for c in (Menu, Pick, Kinds, Page, DraftAct, Opt, Val, Gen, JobAct, Res, Pack, HistPage, HistItem, Lang)
 )
 
 

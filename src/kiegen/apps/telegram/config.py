@@ -90,6 +90,8 @@ class BotConfig:
     """How long a text long enough to be the first part of a split message waits for the rest."""
     admins: frozenset[int] = frozenset()
     """Telegram user ids of the operators (``KIEGEN_TELEGRAM_ADMINS``)."""
+    album_window_s: float = 1.0
+    """How long after an album's latest photo its card waits for more of the album's photos."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BotConfig:

@@ -25,6 +25,7 @@ from kiegen.apps.telegram.cards import show
 from kiegen.apps.telegram.deps import Deps, new_draft_id, telegram_id
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.apps.telegram.options import offered
+from kiegen.apps.telegram.photos import image_inputs, photos_of
 from kiegen.apps.telegram.prompts import visible
 from kiegen.core.errors import InsufficientCredits, InvalidInput, QuotaExceeded
 from kiegen.core.jobs import Job
@@ -68,7 +69,7 @@ def fresh(
     chat_id: int,
     previous: Draft | None,
     *,
-    origin: int | None = None,
+    origin: int | str | None = None,
     **fields: Any,
 ) -> Draft:
     """A new open draft; ``origin`` is the id of the person's message it comes from, if any."""
@@ -113,7 +114,7 @@ async def draft_for_prompt(
 
 
 async def draft_for_photo(
-    deps: Deps, user_id: str, chat_id: int, *, origin: int | None = None
+    deps: Deps, user_id: str, chat_id: int, *, origin: int | str | None = None
 ) -> tuple[Draft, ModelSpec] | None:
     """The open draft in this chat when its model changes photos; otherwise a new draft for the person's current
     photo model or the default one (its prompt, if any, comes with the photo's caption). None when the bot has
@@ -199,9 +200,7 @@ async def start(
     if card is None:
         card = await show(bot, chat, None, screens.Screen(tr("starting")), reply_to=reply_to)
         draft = attrs.evolve(draft, card_message_id=card)
-    inputs: dict[str, Any] = {**draft.options, "prompt": draft.prompt or ""}
-    if draft.image_url and spec.input("image_url") is not None:
-        inputs["image_url"] = draft.image_url
+    inputs: dict[str, Any] = {**draft.options, "prompt": draft.prompt or "", **image_inputs(spec, draft)}
     metadata = {
         "card_chat_id": chat,
         "card_message_id": card,
@@ -209,6 +208,8 @@ async def start(
         "draft_id": draft.id,
         "prompt_message_id": draft.prompt_message_id,
     }
+    if draft.album is not None:
+        metadata["album"] = draft.album.id  # a photo of it Telegram sends again is not a new draft
     try:
         job = await deps.client.submit(
             spec.id,
@@ -253,17 +254,16 @@ def draft_from_job(
     options: dict[str, Any] = {k: v for k, v in job.inputs.items() if k in names}
     if new_seed and spec.input("seed") is not None:
         options["seed"] = secrets.randbelow(2**31)
-    image = job.inputs.get("image_url")
     draft = Draft(
         id=new_draft_id(),
         user_id=job.user_id,
         model=job.model,
         options=options,
         prompt=(str(job.inputs.get("prompt", "")) or None) if prompt else None,
-        image_url=str(image) if image else None,
         chat_id=chat_id,
         prompt_message_id=_int(job.metadata.get("prompt_message_id")) if prompt else None,
         updated_at=deps.now(),
+        **photos_of(spec, job),
     )
     return draft, spec
 

@@ -9,17 +9,11 @@ from datetime import datetime, timedelta
 import attrs
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from kiegen.apps.telegram.callbacks import (
-    DraftAct,
-    Gen,
-    Menu,
-    Opt,
-    Pick,
-    Val,
-)
+from kiegen.apps.telegram.callbacks import DraftAct, Gen, Menu, Opt, Val
 from kiegen.apps.telegram.deps import Deps, Quota, user_key
 from kiegen.apps.telegram.i18n import Markup, Translator
 from kiegen.apps.telegram.options import Option, name_label, offered, value_label
+from kiegen.apps.telegram.photos import photo_limit
 from kiegen.core.models import ModelSpec
 from kiegen.ports.bot import Draft
 
@@ -67,7 +61,7 @@ def quota_text(tr: Translator, quota: Quota) -> str:
     return tr("quota_left", n=quota.left, total=quota.total)
 
 
-# menu, models
+# the menu
 
 
 async def welcome(deps: Deps, tr: Translator, owner: int, *, private: bool = True) -> Screen:
@@ -86,29 +80,6 @@ async def welcome(deps: Deps, tr: Translator, owner: int, *, private: bool = Tru
     rows.append(second)
     rows.append([button(tr.plain("btn_language"), Menu(u=owner, a="language").pack())])
     return Screen(tr("welcome", lines=Markup("\n".join(lines))), keyboard(rows))
-
-
-def model_label(tr: Translator, spec: ModelSpec, quota: Quota) -> str:
-    clip = " 📎" if spec.needs_image else ""
-    if spec.price > 0:
-        return tr.plain("model_paid", title=spec.title, clip=clip, price=spec.price)
-    if quota.left is None:
-        return tr.plain("model_free_unlimited", title=spec.title, clip=clip)
-    if quota.exhausted:
-        return tr.plain("model_free_none", title=spec.title, clip=clip, wait=tr.duration(quota.reset_in))
-    return tr.plain("model_free", n=quota.left, title=spec.title, clip=clip)
-
-
-async def models(deps: Deps, tr: Translator, owner: int, *, edit: bool, draft_id: str = "") -> Screen:
-    quota = await deps.quota(user_key(owner))
-    rows = []
-    for index, spec in enumerate(deps.models()):
-        if edit and not spec.needs_image:
-            continue
-        rows.append([button(model_label(tr, spec, quota), Pick(u=owner, m=index, e=int(edit), d=draft_id).pack())])
-    back = DraftAct(u=owner, d=draft_id, a="card") if draft_id else Menu(u=owner, a="home")
-    rows.append([button(tr.plain("btn_back"), back.pack())])
-    return Screen(tr("pick_model_edit" if edit else "pick_model"), keyboard(rows))
 
 
 # the draft's card
@@ -167,7 +138,8 @@ def _price_lines(tr: Translator, spec: ModelSpec, ready: Readiness, quota: Quota
 
 def _hint(tr: Translator, spec: ModelSpec, ready: Readiness) -> str | None:
     if ready.needs_photo:
-        return tr("hint_photo")
+        limit = photo_limit(spec)
+        return tr("hint_photos", n=limit, title=spec.title) if limit > 1 else tr("hint_photo")
     if ready.needs_prompt:
         return tr("hint_edit_prompt" if spec.needs_image else "hint_prompt")
     return tr("hint_ready") if ready.can_start else None
@@ -180,7 +152,9 @@ async def draft_card(deps: Deps, tr: Translator, spec: ModelSpec, draft: Draft, 
     lines = [tr("card_head", title=spec.title), *option_lines(tr, spec, draft)]
     if draft.prompt:
         lines.append(tr("prompt_line", prompt=excerpt(draft.prompt, 300)))
-    if draft.image_url:
+    if len(draft.images) > 1:
+        lines.append(tr("photos_line", n=len(draft.images)))
+    elif draft.image_url:
         lines.append(tr("photo_line"))
     lines.append("")
     lines.extend(_price_lines(tr, spec, ready, quota, balance))

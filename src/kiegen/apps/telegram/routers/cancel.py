@@ -31,6 +31,7 @@ async def _drop_content(deps: Deps, draft: Draft) -> None:
         id=new_draft_id(),
         prompt=None,
         image_url=None,
+        album=None,
         prompt_message_id=None,
         card_message_id=None,
         updated_at=deps.now(),

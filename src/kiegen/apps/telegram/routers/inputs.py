@@ -7,6 +7,7 @@ import attrs
 from aiogram import Bot, F, Router
 from aiogram.types import Message
 
+from kiegen.apps.telegram.albums import take_album_photo
 from kiegen.apps.telegram.deps import Deps, user_key
 from kiegen.apps.telegram.filters import Addressed, is_private
 from kiegen.apps.telegram.flow import (
@@ -66,6 +67,10 @@ async def take_image(message: Message, bot: Bot, deps: Deps, tr: Translator) -> 
     assert message.from_user is not None
     chat = message.chat.id
     user_id = user_key(message.from_user.id)
+    if message.media_group_id is not None:
+        caption = await _clean(bot, message, message.caption or "")
+        await take_album_photo(message, bot, deps, tr, caption=caption)
+        return
     if await already_taken(deps, user_id, chat, message.message_id):
         return
     found = await draft_for_photo(deps, user_id, chat, origin=message.message_id)
@@ -76,7 +81,7 @@ async def take_image(message: Message, bot: Bot, deps: Deps, tr: Translator) -> 
     url = await receive_image(message, bot, deps, tr)
     if url is None:
         return  # the person was told why; the draft is as it was
-    draft = attrs.evolve(draft, image_url=url)
+    draft = attrs.evolve(draft, image_url=url, album=None)  # a photo on its own replaces an album's
     caption = await _clean(bot, message, message.caption or "")
     if visible(caption):
         problem = prompt_problem(tr, spec, caption)
