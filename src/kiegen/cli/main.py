@@ -257,8 +257,16 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError:
         say(f"kiegen: --callbacks {args.callbacks!r} is not one of {', '.join(m.value for m in CallbackMode)}")
         return EXIT_USAGE
+    from kiegen.composition import registry_for
+    from kiegen.core.models import Media
+
+    videos = frozenset(spec.id for spec in registry_for(settings) if spec.media is Media.VIDEO)
     config = SimulatorConfig(
-        delay_s=args.delay, fail_rate=args.fail_rate, callbacks=mode, required_inputs=REQUIRED_INPUTS
+        delay_s=args.delay,
+        fail_rate=args.fail_rate,
+        callbacks=mode,
+        required_inputs=REQUIRED_INPUTS,
+        video_models=videos,
     )
     say(f"KIE simulator on http://{args.host}:{args.port} (use it with KIEGEN_KIE_BASE_URL and KIEGEN_KIE_UPLOAD_URL)")
     run(args.host, args.port, clock=SystemClock(), config=config, public_url=f"http://{args.host}:{args.port}")
