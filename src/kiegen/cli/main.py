@@ -155,9 +155,14 @@ def _parser() -> argparse.ArgumentParser:
         "--callbacks", default="normal", help="normal, lost, duplicate, early or malformed (default: normal)"
     )
 
-    e2e = verbs.add_parser("e2e", help="run every free model end to end and print metrics")
+    e2e = verbs.add_parser(
+        "e2e", help="run every free model (and, simulated, one of each kind: image and video) end to end"
+    )
     e2e.add_argument("--real", action="store_true", help="against the live KIE API (needs KIE_API_KEY)")
     e2e.add_argument("--timeout", type=float, default=300.0, help="per job, in seconds (default: 300)")
+    e2e.add_argument(
+        "--model", action="append", metavar="ID", help="run exactly this model (repeatable; e.g. a video with --real)"
+    )
     e2e.add_argument(
         "--record", metavar="DIR", help="save every raw KIE answer and callback as corpus files (secrets redacted)"
     )

@@ -26,8 +26,23 @@ import httpx
 from kiegen.adapters import urlguard
 from kiegen.adapters.httpkit import DEFAULT_MAX_BYTES, SNIFF_BYTES, guarded_get, sniff_media
 from kiegen.adapters.httpkit.fetch import DEFAULT_TIMEOUT, download_failed
+from kiegen.core.models import Media
 
-__all__ = ["DEFAULT_MAX_BYTES", "DownloadedFile", "download_image", "download_results"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "VIDEO_MAX_BYTES",
+    "DownloadedFile",
+    "download_image",
+    "download_results",
+    "max_bytes_for",
+]
+
+VIDEO_MAX_BYTES = 500 * 1024 * 1024
+"""The size cap of a video result (a 10-second 1080p clip is tens of MB; images keep ``DEFAULT_MAX_BYTES``)."""
+
+
+def max_bytes_for(media: Media) -> int:
+    return VIDEO_MAX_BYTES if media is Media.VIDEO else DEFAULT_MAX_BYTES
 
 
 @attrs.frozen(kw_only=True)

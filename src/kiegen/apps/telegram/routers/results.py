@@ -7,7 +7,7 @@ import attrs
 from aiogram import Bot, Router
 from aiogram.types import BufferedInputFile, CallbackQuery
 
-from kiegen.adapters.httpkit import sniff_image
+from kiegen.adapters.httpkit import SNIFF_BYTES, sniff_media
 from kiegen.apps.telegram import screens
 from kiegen.apps.telegram.callbacks import Res
 from kiegen.apps.telegram.cards import show
@@ -81,7 +81,7 @@ async def _originals(bot: Bot, deps: Deps, tr: Translator, chat: int, job: Job, 
         except KiegenError:
             await bot.send_message(chat, tr("original_unavailable"))
             return
-        extension = sniff_image(data[:16]) or "bin"  # png, jpeg or webp
+        extension = sniff_media(data[:SNIFF_BYTES]) or "bin"  # png, jpeg, webp, mp4, mov, webm
         await bot.send_document(chat, BufferedInputFile(data, f"{job.id[:8]}-{n}.{extension}"))
 
 
