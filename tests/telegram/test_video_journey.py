@@ -9,7 +9,8 @@ import pytest
 from kiegen.adapters.memory import SimulatorConfig
 from kiegen.core.jobs import JobStatus
 from kiegen.core.models import Media
-from tests.telegram.harness import VIDEO, Harness
+from tests.telegram import updates as up
+from tests.telegram.harness import PNG, VIDEO, Harness
 
 pytestmark = pytest.mark.anyio
 
@@ -79,3 +80,17 @@ async def test_a_video_model_from_the_list_makes_a_video_that_arrives_by_send_vi
         await bot.press(U, "📄", result, lang=lang)
         [document] = bot.fake.called("sendDocument")
         assert list(document.files.values()) == [VIDEO]
+
+
+async def test_a_captioned_photo_for_an_image_to_video_model_comes_back_as_a_video() -> None:
+    i2v = "kling/v2-1-standard"
+    async with Harness(free_quota=10, models_enabled=("z-image", i2v), prices={i2v: 0}) as bot:
+        await bot.feed(up.photo(U, bot.fake.add_file(PNG), caption="make the fox dance"))
+        await bot.run_for(90)
+
+        [job] = await bot.jobs(U)
+        assert (job.model, job.media, job.status) == (i2v, Media.VIDEO, JobStatus.SUCCEEDED)
+        assert str(job.inputs["image_url"]).endswith(tuple(bot.simulator.uploads))  # KIE sees its own upload
+        [sent] = bot.fake.called("sendVideo")
+        assert sent.params["video"] == job.result_urls[0] and bot.fake.last(U)["video"]
+        assert not bot.fake.called("sendPhoto")
