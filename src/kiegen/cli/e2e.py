@@ -110,7 +110,7 @@ async def _one(
         if job.status is not JobStatus.SUCCEEDED:
             run.detail = f"{job.status.value}: {job.error_message or 'no result'}"
             return run
-        from kiegen.adapters.kie_httpx.download import download_results, max_bytes_for
+        from kiegen.adapters.kie_httpx.download import download_results, limits_for
 
         async with result_client(client) as http:
             files = await download_results(
@@ -118,7 +118,7 @@ async def _one(
                 job.result_urls,
                 out,
                 stem=f"{spec.id.replace('/', '_')}-{job.id}",
-                max_bytes=max_bytes_for(job.media),
+                **limits_for(job.media),
                 allow_private=allow_private,
                 user_agent=agent,
             )

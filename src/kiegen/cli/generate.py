@@ -231,7 +231,7 @@ async def _progress(client: Client, job_id: str, timeout: float | None, quiet: b
 
 
 async def generate(args: argparse.Namespace, settings: Settings) -> int:
-    from kiegen.adapters.kie_httpx.download import download_results, max_bytes_for
+    from kiegen.adapters.kie_httpx.download import download_results, limits_for
     from kiegen.bootstrap import build, registry_for
 
     if args.raw:
@@ -271,7 +271,7 @@ async def generate(args: argparse.Namespace, settings: Settings) -> int:
                         job.result_urls,
                         args.out,
                         stem=job.id,
-                        max_bytes=max_bytes_for(job.media),
+                        **limits_for(job.media),
                         allow_private=settings.allow_private_urls or client.simulator is not None,
                         user_agent=settings.user_agent,
                     )

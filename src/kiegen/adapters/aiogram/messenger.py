@@ -91,6 +91,8 @@ class DeliveryLimits:
     """sendVideo uploads (Telegram's 50 MB for bots); bigger videos go as a link. By URL, Telegram fetches up to
     20 MB itself: a bigger one is refused and comes down the ladder to our upload."""
     download_timeout_s: float = 30.0
+    video_download_timeout_s: float = 120.0
+    """A video of up to 50 MB needs longer than a picture."""
     max_inline_wait_s: float = 5.0
     """A 429 asking for at most this long is waited out here; longer ones go back to the deliverer."""
     allowed_hosts: frozenset[str] | None = None
@@ -155,7 +157,7 @@ class AiogramMessenger:
         """The chat to use now for ``chat_id`` (a group may have become a supergroup)."""
         return self._migrated.get(chat_id, chat_id)
 
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes:
+    async def fetch(self, url: str, *, max_bytes: int | None = None, timeout: float | None = None) -> bytes:
         """Download a result ourselves (also used for "Original file") with the toolkit's guarded GET. Raises
         ``DownloadFailed`` or ``UnsafeURL``."""
         if self._http is None:
@@ -166,7 +168,7 @@ class AiogramMessenger:
             self._http,
             url,
             max_bytes=max_bytes or self.limits.document_upload_bytes,
-            timeout=self.limits.download_timeout_s,
+            timeout=timeout or self.limits.download_timeout_s,
             allowed_hosts=self.limits.allowed_hosts,
             allow_private=self.limits.allow_private,
             user_agent=self.limits.user_agent,
@@ -282,7 +284,9 @@ class AiogramMessenger:
             return _video_id(message)
         except _NextRung as exc:
             log.info("job %s: video by URL refused (%s); uploading it ourselves", job.id, exc)
-        data = await self._download(job, url, max_bytes=self.limits.video_upload_bytes)
+        data = await self._download(
+            job, url, max_bytes=self.limits.video_upload_bytes, timeout=self.limits.video_download_timeout_s
+        )
         if data is not None:
             name = _filename(url, data)
             if sniff_video(data[:SNIFF_BYTES]) is not None:
@@ -386,9 +390,11 @@ class AiogramMessenger:
         self.rungs["link"] += 1
         return f"l:{message.message_id}"
 
-    async def _download(self, job: Job, url: str, *, max_bytes: int | None = None) -> bytes | None:
+    async def _download(
+        self, job: Job, url: str, *, max_bytes: int | None = None, timeout: float | None = None
+    ) -> bytes | None:
         try:
-            return await self.fetch(url, max_bytes=max_bytes)
+            return await self.fetch(url, max_bytes=max_bytes, timeout=timeout)
         except DownloadFailed as exc:
             log.warning(
                 "job %s: could not download the result ourselves (host %s, status %s): %s",

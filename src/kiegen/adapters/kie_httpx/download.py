@@ -31,18 +31,24 @@ from kiegen.core.models import Media
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "VIDEO_MAX_BYTES",
+    "VIDEO_TIMEOUT",
     "DownloadedFile",
     "download_image",
     "download_results",
-    "max_bytes_for",
+    "limits_for",
 ]
 
 VIDEO_MAX_BYTES = 500 * 1024 * 1024
 """The size cap of a video result (a 10-second 1080p clip is tens of MB; images keep ``DEFAULT_MAX_BYTES``)."""
+VIDEO_TIMEOUT = 600.0
+"""How long a video's download may take in all (500 MB at about 7 Mbit/s; images keep ``DEFAULT_TIMEOUT``)."""
 
 
-def max_bytes_for(media: Media) -> int:
-    return VIDEO_MAX_BYTES if media is Media.VIDEO else DEFAULT_MAX_BYTES
+def limits_for(media: Media) -> dict[str, Any]:
+    """``download_image``'s ``max_bytes`` and ``timeout`` for a result of ``media``."""
+    if media is Media.VIDEO:
+        return {"max_bytes": VIDEO_MAX_BYTES, "timeout": VIDEO_TIMEOUT}
+    return {"max_bytes": DEFAULT_MAX_BYTES, "timeout": DEFAULT_TIMEOUT}
 
 
 @attrs.frozen(kw_only=True)
