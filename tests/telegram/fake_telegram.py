@@ -7,6 +7,7 @@ real aiogram error mapping runs on the answers. Knobs: ``fail(...)`` injects err
 400 with migrate_to_chat_id, 413), ``blocked`` chats answer 403, ``bad_urls`` cannot be fetched by "Telegram",
 ``photo_limit`` makes large photo uploads 413.
 
+A photo by URL whose ``url_bodies`` entry is no image is refused ("wrong type of the web page content").
 ``sendVideo`` (added for the video path) flags what Telegram would refuse: by URL, a body over
 ``video_url_limit`` (20 MB: "failed to get HTTP URL content") or one that is not a video ("wrong type of the
 web page content"), as far as ``url_bodies`` says what a URL serves; an upload over ``video_upload_limit``
@@ -245,6 +246,9 @@ class FakeTelegram:
             self.url_attempts[value] += 1
             if value in self.bad_urls:
                 return None, _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            body = self.url_bodies.get(value)
+            if photo and body is not None and not _is_image(body):
+                return None, _error(400, "Bad Request: wrong type of the web page content")
             file_id = self.add_file(b"fetched:" + value.encode(), kind="photo" if photo else "document")
         elif value in self.files:
             file_id = value
@@ -418,6 +422,10 @@ def _decode(key: str, value: Any) -> Any:
     if key == "chat_id" and isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)
     return value
+
+
+def _is_image(data: bytes) -> bool:
+    return data.startswith((b"\x89PNG", b"\xff\xd8\xff")) or data[8:12] == b"WEBP"
 
 
 def _is_video(data: bytes) -> bool:

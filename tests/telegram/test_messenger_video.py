@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from aiogram import Bot
@@ -163,6 +164,20 @@ async def test_several_videos_go_one_by_one_and_the_last_carries_the_buttons(rig
     assert [c.params["video"] for c in fake.called("sendVideo")] == list(urls)
     assert not fake.called("sendMediaGroup")
     assert "caption" not in fake.sent_to(CHAT)[0] and fake.sent_to(CHAT)[1]["caption"]
+
+
+async def test_a_picture_job_whose_result_is_a_video_is_sent_as_a_video(rig: Any) -> None:
+    # a raw job of a model kiegen does not know is a picture job: Telegram refuses the URL as a photo
+    fake, messenger, _ = rig
+    fake.url_bodies[URL] = MP4
+    job = attrs.evolve(video_job(), media=Media.IMAGE, model="new/video-model")
+
+    receipt = await messenger.deliver(job)
+
+    [(kind, file_id)] = receipt_files(receipt.detail)
+    assert kind == "v" and fake.files[file_id] == MP4
+    assert len(fake.called("sendPhoto")) == 1 and fake.called("sendVideo")[0].params["video"].startswith("attach://")
+    assert messenger.rungs["video_upload"] == 1
 
 
 async def test_a_blocked_user_is_recipient_gone_for_a_video_too(rig: Any) -> None:

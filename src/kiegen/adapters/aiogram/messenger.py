@@ -14,7 +14,8 @@ A video job (``Job.media``) has its own ladder, for each result URL:
 2. our own download (the same guarded GET, up to 50 MB) uploaded with ``sendVideo``;
 3. the same bytes as a document (a container Telegram will not play is still a file the person can open);
 4. a text message with the link: a video over 50 MB is never downloaded whole, it goes as a link.
-Several videos go one by one (the last carries the caption and the buttons).
+Several videos go one by one (the last carries the caption and the buttons). A picture job whose download
+turns out to be a video (a raw job of a model kiegen does not know) continues on the video ladder's rung 2.
 
 The status card (``metadata["card_message_id"]``, a message the app sent before the job started): a failure
 notice the presenter marks ``on_card`` is written over it (edited; sent as a new message only when the card
@@ -230,6 +231,10 @@ class AiogramMessenger:
         except _NextRung as exc:
             log.info("job %s: photo by URL refused (%s); uploading it ourselves", job.id, exc)
         data = await self._download(job, url)
+        if data is not None and sniff_video(data[:SNIFF_BYTES]) is not None:
+            # A video where a picture was expected (a raw job of a model kiegen does not know): send it as one.
+            log.info("job %s: the result is a video; sending it with sendVideo", job.id)
+            return await self._upload_video(chat, job, url, data, outgoing)
         if data is not None:
             name = _filename(url, data)
             if len(data) <= self.limits.photo_upload_bytes:
@@ -287,45 +292,50 @@ class AiogramMessenger:
         data = await self._download(
             job, url, max_bytes=self.limits.video_upload_bytes, timeout=self.limits.video_download_timeout_s
         )
-        if data is not None:
-            name = _filename(url, data)
-            if sniff_video(data[:SNIFF_BYTES]) is not None:
-                try:
-                    message = await self._call(
-                        chat,
-                        lambda c: self.bot.send_video(
-                            c,
-                            BufferedInputFile(data, name),
-                            caption=caption,
-                            parse_mode=ParseMode.HTML,
-                            reply_markup=outgoing.markup,
-                            supports_streaming=True,
-                        ),
-                    )
-                    self.rungs["video_upload"] += 1
-                    return _video_id(message)
-                except _NextRung as exc:
-                    log.info("job %s: video upload refused (%s); sending a document", job.id, exc)
-            else:
-                # What came back is no video (an error page, an expired link's HTML): only the link is honest.
-                log.warning("job %s: the result is not a video (starts %r); sending the link", job.id, data[:8])
-                return await self._link(chat, job, url, outgoing)
-            if len(data) <= self.limits.document_upload_bytes:
-                try:
-                    message = await self._call(
-                        chat,
-                        lambda c: self.bot.send_document(
-                            c,
-                            BufferedInputFile(data, name),
-                            caption=caption,
-                            parse_mode=ParseMode.HTML,
-                            reply_markup=outgoing.markup,
-                        ),
-                    )
-                    self.rungs["document"] += 1
-                    return f"d:{message.document.file_id}" if message.document else f"l:{message.message_id}"
-                except _NextRung as exc:
-                    log.info("job %s: document refused (%s); sending the link", job.id, exc)
+        if data is None:
+            return await self._link(chat, job, url, outgoing)
+        if sniff_video(data[:SNIFF_BYTES]) is None:
+            # What came back is no video (an error page, an expired link's HTML): only the link is honest.
+            log.warning("job %s: the result is not a video (starts %r); sending the link", job.id, data[:8])
+            return await self._link(chat, job, url, outgoing)
+        return await self._upload_video(chat, job, url, data, outgoing)
+
+    async def _upload_video(self, chat: _Chat, job: Job, url: str, data: bytes, outgoing: Outgoing) -> str:
+        """Rungs 2-4 of the video ladder, for a video we hold: sendVideo, a document, the link."""
+        caption = escape_cut(outgoing.text, CAPTION_LIMIT) or None
+        name = _filename(url, data)
+        try:
+            message = await self._call(
+                chat,
+                lambda c: self.bot.send_video(
+                    c,
+                    BufferedInputFile(data, name),
+                    caption=caption,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=outgoing.markup,
+                    supports_streaming=True,
+                ),
+            )
+            self.rungs["video_upload"] += 1
+            return _video_id(message)
+        except _NextRung as exc:
+            log.info("job %s: video upload refused (%s); sending a document", job.id, exc)
+        if len(data) <= self.limits.document_upload_bytes:
+            try:
+                message = await self._call(
+                    chat,
+                    lambda c: self.bot.send_document(
+                        c,
+                        BufferedInputFile(data, name),
+                        caption=caption,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=outgoing.markup,
+                    ),
+                )
+                self.rungs["document"] += 1
+                return f"d:{message.document.file_id}" if message.document else f"l:{message.message_id}"
+            except _NextRung as exc:
+                log.info("job %s: document refused (%s); sending the link", job.id, exc)
         return await self._link(chat, job, url, outgoing)
 
     async def _link(self, chat: _Chat, job: Job, url: str, outgoing: Outgoing) -> str:
