@@ -1,8 +1,10 @@
 """``kiegen e2e`` covers every kind against a simulator: text-to-image, image-to-image/edit, text-to-video and
-image-to-video; ``--model`` runs exactly the models named; ``--real`` spends on the free models only."""
+image-to-video; ``--model`` runs exactly the models named; ``--real`` spends on the free models only. And
+``kiegen generate`` with a video model saves an MP4 and its job says ``media: video``."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -75,3 +77,17 @@ def test_e2e_with_named_video_models_downloads_real_videos(workdir: Path, capsys
 def test_e2e_with_an_unknown_model_is_bad_usage(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["e2e", "--model", "no-such/video"]) == 2
     assert "no-such/video" in capsys.readouterr().err
+
+
+def test_generate_with_a_video_model_saves_an_mp4_and_says_video(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = workdir / "out"
+    assert main(["generate", "hailuo/02-text-to-video-standard", "--prompt", "a fox", "--out", str(out), "--json"]) == 0
+
+    result = json.loads(capsys.readouterr().out)
+    assert (result["status"], result["media"]) == ("succeeded", "video")
+    [saved] = result["files"]
+    assert saved.endswith(".mp4") and Path(saved).read_bytes()[4:8] == b"ftyp"
+    assert main(["jobs", "show", result["id"]]) == 0
+    assert re.search(r"^media\s+video$", capsys.readouterr().out, re.MULTILINE)
