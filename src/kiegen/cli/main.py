@@ -76,9 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--prices", action="store_true", help="a price list: KIE's cost, the end-user price, margin")
     models.add_argument("--enabled", action="store_true", help="only the models offered to people (the bot)")
 
-    gen = verbs.add_parser("generate", help="generate an image and download it", epilog=_EPILOG)
+    gen = verbs.add_parser("generate", help="generate an image or a video and download it", epilog=_EPILOG)
     gen.add_argument("model", help="model id, e.g. z-image (see `kiegen models`)")
-    gen.add_argument("--prompt", help="what the image should show")
+    gen.add_argument("--prompt", help="what the image (or video) should show")
     gen.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="any model input")
     gen.add_argument(
         "--image",
