@@ -126,7 +126,7 @@ class Client:
         self.simulator: SimulatedKie | None = None
         if kie is None:
             sim_config = simulator or SimulatorConfig(delay_s=2.0)
-            if not sim_config.video_models:
+            if sim_config.video_models is None:
                 # The simulator makes videos for the registry's video models, as KIE does.
                 videos = frozenset(spec.id for spec in config.registry if spec.media is Media.VIDEO)
                 sim_config = attrs.evolve(sim_config, video_models=videos)

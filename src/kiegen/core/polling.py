@@ -5,8 +5,8 @@
 ``CHECK``: first after a grace period that gives the callback its chance, then with capped exponential backoff,
 and never after the job's deadline. A video job (``Job.media``) is paced in minutes, not seconds: KIE takes
 minutes to make one, so its first check comes later and its backoff grows to a longer cap (``video_*``): a
-30-minute wait makes a few dozen checks, not hundreds. ``schedule_after_check`` and ``first_check_at`` compute the
-``next_check_at`` that storage keeps, so any process can tell when a job is due.
+30-minute wait makes 31 checks where image pacing would make 63. ``schedule_after_check`` and
+``first_check_at`` compute the ``next_check_at`` that storage keeps, so any process can tell when a job is due.
 """
 
 from __future__ import annotations

@@ -99,8 +99,9 @@ class SimulatorConfig:
     """Models whose createTask answers body 500 "This interface is temporarily paused."."""
     models: frozenset[str] | None = None
     """The models createTask knows (None: any); another answers 404 (live) or 422 (docs)."""
-    video_models: frozenset[str] = frozenset()
-    """Models whose results are videos (one MP4 per task); the client fills it from its registry."""
+    video_models: frozenset[str] | None = None
+    """Models whose results are videos (one MP4 per task); None: none, unless a ``Client`` building the
+    simulator fills it from its registry's video models."""
 
 
 @attrs.define
@@ -175,7 +176,7 @@ class SimulatedKie:
         now = self.clock.now()
         task_id = uuid.uuid4().hex
         early = self.config.callbacks is CallbackMode.EARLY
-        video = model in self.config.video_models
+        video = model in (self.config.video_models or ())
         # A video task makes one video (KIE's video models take no num_images).
         results = 1 if video else self.config.num_results or _result_count(inputs)
         task = SimTask(
