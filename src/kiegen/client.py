@@ -30,6 +30,7 @@ from kiegen.adapters.memory import ConsoleMessenger, InMemoryJobStore, InProcess
 from kiegen.adapters.system import SystemClock
 from kiegen.composition import client_options
 from kiegen.core.jobs import EvidenceSource, Job
+from kiegen.core.models import Media
 from kiegen.core.registry import ModelRegistry
 from kiegen.ports.clock import Clock
 from kiegen.ports.kie import KieGateway
@@ -124,9 +125,12 @@ class Client:
         self._resources: list[AbstractAsyncContextManager[Any]] = list(resources)
         self.simulator: SimulatedKie | None = None
         if kie is None:
-            self.simulator = SimulatedKie(
-                self.clock, simulator or SimulatorConfig(delay_s=2.0), callback_sink=self.receive_callback
-            )
+            sim_config = simulator or SimulatorConfig(delay_s=2.0)
+            if sim_config.video_models is None:
+                # The simulator makes videos for the registry's video models, as KIE does.
+                videos = frozenset(spec.id for spec in config.registry if spec.media is Media.VIDEO)
+                sim_config = attrs.evolve(sim_config, video_models=videos)
+            self.simulator = SimulatedKie(self.clock, sim_config, callback_sink=self.receive_callback)
             self._resources.append(self.simulator)
             kie = self.simulator
             if config.public_url is None:

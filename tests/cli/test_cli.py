@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -296,10 +297,18 @@ def test_a_kie_refusal_exits_1(tmp_path: Path, refusing_kie: str) -> None:
     assert "test-key" not in done.stdout + done.stderr
 
 
+VIDEO_MODELS = frozenset({"grok-imagine/text-to-video", "grok-imagine/image-to-video"})
+"""What ``kiegen simulate-kie`` would know from the catalogue, for the models e2e picks."""
+
+
 @pytest.fixture
 def separate_simulator() -> Iterator[str]:
     with running_in_thread(
-        create_app(clock=SystemClock(), config=SimulatorConfig(delay_s=0.5), api_key="sim-key")
+        create_app(
+            clock=SystemClock(),
+            config=SimulatorConfig(delay_s=0.5, video_models=VIDEO_MODELS),
+            api_key="sim-key",
+        )
     ) as base:
         yield base
 
@@ -336,10 +345,14 @@ def test_generate_raw_reaches_a_separately_started_simulator_over_http(tmp_path:
     assert result["status"] == "succeeded"
 
 
-def test_e2e_passes_every_free_model_with_no_callback_errors(tmp_path: Path) -> None:
+def test_e2e_passes_every_free_model_and_one_video_model_of_each_kind_with_no_callback_errors(tmp_path: Path) -> None:
     done = kiegen("e2e", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUMMARY: 4/4 passed, 0 failed" in done.stdout
+    assert "SUMMARY: 6/6 passed, 0 failed" in done.stdout
+    # the four free image models, and a text-to-video and an image-to-video model, each result a real file
+    assert re.search(r"^PASS grok-imagine/text-to-video: \S+\.mp4 \(\d+ bytes\)$", done.stdout, re.MULTILINE)
+    assert re.search(r"^PASS grok-imagine/image-to-video: \S+\.mp4 \(\d+ bytes\)$", done.stdout, re.MULTILINE)
+    assert len(re.findall(r"^PASS .*\.png ", done.stdout, re.MULTILINE)) == 4
     metrics = dict(item.split("=", 1) for item in done.stdout.split("METRICS:")[1].split())
     assert metrics["callback_4xx"] == "0"
     assert metrics["job_not_found"] == "0"
@@ -352,7 +365,8 @@ def test_e2e_against_a_separately_started_simulator(tmp_path: Path, separate_sim
         "KIEGEN_KIE_UPLOAD_URL": separate_simulator,
         "KIEGEN_ALLOW_PRIVATE_URLS": "1",
     }
-    done = kiegen("e2e", "--timeout", "60", cwd=tmp_path, env=env)
+    done = kiegen("e2e", "--timeout", "120", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"against {separate_simulator}" in done.stderr
-    assert "SUMMARY: 4/4 passed, 0 failed" in done.stdout
+    assert "SUMMARY: 6/6 passed, 0 failed" in done.stdout  # the separate simulator makes videos too
+    assert len(re.findall(r"^PASS .*\.mp4 ", done.stdout, re.MULTILINE)) == 2

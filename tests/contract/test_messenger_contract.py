@@ -23,6 +23,7 @@ from kiegen.adapters.memory import ConsoleMessenger, RecordingMessenger
 from kiegen.adapters.webhook import WebhookMessenger
 from kiegen.core.errors import DeliveryDeferred, RecipientGone
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.models import Media
 from kiegen.ports.messaging import Messenger, Receipt
 from kiegen.services import MessengerRouter
 from kiegen.simulator.app import running_in_thread
@@ -188,6 +189,15 @@ def refusing(rig: Rig, which: str) -> Callable[[], None]:
 async def test_delivers_every_terminal_outcome_with_a_receipt_and_one_message(rig: Rig, status: JobStatus) -> None:
     assert rig.messenger.handles(rig.recipient)
     receipt = await rig.messenger.deliver(finished(rig.recipient, status))
+    assert isinstance(receipt, Receipt)
+    assert rig.arrived() == 1
+
+
+async def test_a_video_result_is_delivered_with_a_receipt_and_one_message(rig: Rig) -> None:
+    video = attrs.evolve(
+        finished(rig.recipient), model="kling/v2-1-standard", media=Media.VIDEO, result_urls=("https://cdn.test/1.mp4",)
+    )
+    receipt = await rig.messenger.deliver(video)
     assert isinstance(receipt, Receipt)
     assert rig.arrived() == 1
 

@@ -23,6 +23,7 @@ from kiegen.core.errors import (
 )
 from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.models import Media
 from kiegen.ports.store import Created, JobStore
 
 pytestmark = pytest.mark.anyio
@@ -115,6 +116,17 @@ async def test_created_job_reads_back_equal_with_aware_datetimes(store: JobStore
     for moment in (stored.created_at, stored.updated_at, stored.submitted_at, stored.deadline_at):
         assert moment is not None
         assert moment.utcoffset() is not None
+
+
+async def test_a_video_job_keeps_its_media_through_create_save_claim_and_listing(store: JobStore) -> None:
+    job = (await store.create_job(make_job(media=Media.VIDEO, next_check_at=T0))).job
+    assert job.media is Media.VIDEO
+    saved = await store.save(
+        attrs.evolve(job, task_id="task-v", status=JobStatus.SUBMITTED, submitted_at=T0), expected_version=0
+    )
+    (claimed,) = await store.claim_due_checks(T0 + timedelta(seconds=1), lease_until=T0 + timedelta(minutes=1), limit=5)
+    assert [j.media for j in (saved, claimed, *await store.list_jobs())] == [Media.VIDEO] * 3
+    assert (await store.get_by_task("task-v")) == claimed
 
 
 async def test_get_and_get_by_task_return_none_for_unknown_ids(store: JobStore) -> None:

@@ -97,25 +97,25 @@ async def test_the_webhook_id_is_the_same_for_every_attempt() -> None:
 
 
 async def test_410_means_gone_for_good() -> None:
-    sender, _ = messenger(lambda r: httpx.Response(410))
+    sender, _ = messenger(lambda _r: httpx.Response(410))
     with pytest.raises(RecipientGone):
         await sender.deliver(job())
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 409, 429, 500, 502, 503, 301, 302])
 async def test_other_answers_are_retried_by_the_deliverer(status: int) -> None:
-    sender, seen = messenger(lambda r: httpx.Response(status, headers={"Location": "http://127.0.0.1/"}))
+    sender, seen = messenger(lambda _r: httpx.Response(status, headers={"Location": "http://127.0.0.1/"}))
     with pytest.raises(DeliveryDeferred):
         await sender.deliver(job())
     assert len(seen) == 1  # no retry here, and redirects are not followed
 
 
 async def test_retry_after_is_passed_on_and_capped() -> None:
-    sender, _ = messenger(lambda r: httpx.Response(429, headers={"Retry-After": "7"}))
+    sender, _ = messenger(lambda _r: httpx.Response(429, headers={"Retry-After": "7"}))
     with pytest.raises(DeliveryDeferred) as caught:
         await sender.deliver(job())
     assert caught.value.retry_after == 7
-    sender, _ = messenger(lambda r: httpx.Response(503, headers={"Retry-After": "99999999"}))
+    sender, _ = messenger(lambda _r: httpx.Response(503, headers={"Retry-After": "99999999"}))
     with pytest.raises(DeliveryDeferred) as caught:
         await sender.deliver(job())
     assert caught.value.retry_after == 3600
@@ -244,7 +244,7 @@ async def test_an_unexpected_error_of_the_http_stack_is_translated() -> None:
 
 async def test_retry_after_as_an_http_date_is_honoured() -> None:
     later = "Fri, 01 May 2026 12:02:00 GMT"  # NOW + 120 s
-    sender, _ = messenger(lambda r: httpx.Response(503, headers={"Retry-After": later}), now=lambda: NOW)
+    sender, _ = messenger(lambda _r: httpx.Response(503, headers={"Retry-After": later}), now=lambda: NOW)
     with pytest.raises(DeliveryDeferred) as caught:
         await sender.deliver(job())
     assert caught.value.retry_after == 120
@@ -253,7 +253,7 @@ async def test_retry_after_as_an_http_date_is_honoured() -> None:
 async def test_webhooks_carry_kiegens_user_agent_and_a_refusal_is_logged_with_host_and_status(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sender, seen = messenger(lambda r: httpx.Response(403))
+    sender, seen = messenger(lambda _r: httpx.Response(403))
     with caplog.at_level("WARNING", logger="kiegen.webhook"), pytest.raises(DeliveryDeferred):
         await sender.deliver(job())
     assert seen[0].headers["user-agent"].startswith("kiegen/")

@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from kiegen.adapters.httpkit import sniff_image
+from kiegen.adapters.httpkit import SNIFF_BYTES, sniff_image, sniff_media, sniff_video
 from kiegen.adapters.kie_httpx import download
 from kiegen.adapters.kie_httpx.download import DownloadedFile, download_results
 from kiegen.adapters.memory import FakeClock
@@ -19,6 +19,7 @@ from kiegen.core.errors import DownloadFailed, KieError, UnsafeURL
 from kiegen.simulator.app import SimulatorApp
 from kiegen.simulator.engine import SimulatedKie, SimulatorConfig
 from kiegen.simulator.png import make_png
+from kiegen.simulator.video import make_mp4
 
 pytestmark = pytest.mark.anyio
 
@@ -215,3 +216,67 @@ async def test_a_host_resolving_to_a_private_address_is_refused(tmp_path: Path) 
         await download_image(
             serving(make_png("x")), "https://rebind.test/a.png", tmp_path, stem="r", resolver=private_dns
         )
+
+
+MP4 = make_mp4("x")
+MOV = b"\0\0\0\x14ftypqt  \0\0\x02\0qt  " + b"\0" * 40
+WEBM = bytes.fromhex("1a45dfa3 9f 4286 81 01 42f7 81 01 42f2 81 04 42f3 81 08 4282 84") + b"webm" + b"\0" * 30
+MKV = bytes.fromhex("1a45dfa3 a3 4286 81 01 42f7 81 01 42f2 81 04 42f3 81 08 4282 88") + b"matroska" + b"\0" * 30
+HEIC = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 40
+M4A = b"\0\0\0\x18ftypM4A \0\0\0\0M4A isom" + b"\0" * 40
+
+
+def test_video_containers_are_told_by_their_magic_bytes_and_stills_in_the_same_container_are_not() -> None:
+    samples = (MP4, MOV, WEBM, MKV, HEIC, M4A, b"\0\0\0\x04ftypisom", make_png("x"), b"<html>")
+    assert [sniff_video(b[:SNIFF_BYTES]) for b in samples] == [
+        "mp4",
+        "mov",
+        "webm",
+        "mkv",
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+    assert [sniff_media(b[:SNIFF_BYTES]) for b in (make_png("x"), JPEG, MP4, WEBM, HEIC)] == [
+        "png",
+        "jpeg",
+        "mp4",
+        "webm",
+        None,
+    ]
+
+
+async def test_a_video_result_is_saved_with_its_container_as_extension(tmp_path: Path) -> None:
+    client = serving(MP4, headers={"Content-Type": "application/octet-stream"})
+    saved = await download_image(client, "https://tempfile.example/v", tmp_path, stem="clip")
+
+    assert (saved.kind, saved.path.name, saved.size) == ("mp4", "clip.mp4", len(MP4))
+    assert saved.path.read_bytes() == MP4
+
+
+async def test_a_body_that_is_neither_image_nor_video_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    with pytest.raises(DownloadFailed, match="nor an MP4, MOV or WebM video"):
+        await download_image(serving(HEIC), "https://tempfile.example/v", tmp_path, stem="clip")
+
+    assert files_in(tmp_path) == []
+
+
+async def test_a_simulated_video_model_serves_a_real_mp4(tmp_path: Path) -> None:
+    clock = FakeClock()
+    engine = SimulatedKie(clock, SimulatorConfig(delay_s=1.0, video_models=frozenset({"kling-2.6/text-to-video"})))
+    app = SimulatorApp(engine, public_url="http://kie.test")
+    task_id = await engine.create_task("kling-2.6/text-to-video", {"prompt": "x", "num_images": "3"}, callback_url=None)
+    await clock.advance(2)
+    (url,) = (await engine.get_task(task_id)).result_urls
+    assert url.endswith(f"/results/{task_id}/0.mp4")
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kie.test") as client:
+        assert (await client.get(f"/results/{task_id}/0.png")).status_code == 404
+        saved = await download_image(client, url, tmp_path, stem="v", allow_private=True)
+
+    body = saved.path.read_bytes()
+    assert saved.kind == "mp4"
+    assert body[4:8] == b"ftyp" and b"moov" in body and b"mdat" in body
+    assert body.endswith(f"free{task_id}:0".encode())

@@ -57,9 +57,10 @@ def readings_hold(entries: list[dict[str, object]]) -> bool:
 def test_e2e_records_the_callbacks_of_the_built_in_simulator(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["e2e", "--record", str(workdir / "rec")]) == 0
     out = capsys.readouterr().out
-    assert "SUMMARY: 4/4 passed" in out and "kie_credits=3.2" in out  # 4 tasks at 0.8 credits
+    # the four free models and one video model of each kind: 6 tasks at 0.8 credits
+    assert "SUMMARY: 6/6 passed" in out and "kie_credits=4.8" in out
     entries = recorded(workdir / "rec")
-    assert [e["endpoint"] for e in entries] == ["callback"] * 4
+    assert [e["endpoint"] for e in entries] == ["callback"] * 6
     assert all(e["source"] for e in entries) and readings_hold(entries)
 
     # the jobs are stored (kiegen.db here): `kiegen jobs show` says what KIE charged for each

@@ -6,6 +6,12 @@ objects, uploads named by ``attach://``) and returns (HTTP status, JSON body) in
 real aiogram error mapping runs on the answers. Knobs: ``fail(...)`` injects errors (429 with retry_after, 403,
 400 with migrate_to_chat_id, 413), ``blocked`` chats answer 403, ``bad_urls`` cannot be fetched by "Telegram",
 ``photo_limit`` makes large photo uploads 413.
+
+A photo by URL whose ``url_bodies`` entry is no image is refused ("wrong type of the web page content").
+``sendVideo`` (added for the video path) flags what Telegram would refuse: by URL, a body over
+``video_url_limit`` (20 MB: "failed to get HTTP URL content") or one that is not a video ("wrong type of the
+web page content"), as far as ``url_bodies`` says what a URL serves; an upload over ``video_upload_limit``
+(50 MB) answers 413, one that is not an MP4/MOV/WebM answers 400.
 """
 
 from __future__ import annotations
@@ -63,6 +69,10 @@ class FakeTelegram:
         self.bad_urls: set[str] = set()
         self.url_attempts: Counter[str] = Counter()
         self.photo_limit = 10 * 1024 * 1024
+        self.url_bodies: dict[str, bytes] = {}
+        """What "Telegram" finds when it fetches a URL (sendVideo by URL checks the size and the content)."""
+        self.video_url_limit = 20 * 1024 * 1024
+        self.video_upload_limit = 50 * 1024 * 1024
         self.injected: list[Injected] = []
         self.pre_checkout_answers: list[dict[str, Any]] = []
         self.callback_answers: list[dict[str, Any]] = []
@@ -244,6 +254,9 @@ class FakeTelegram:
             self.url_attempts[value] += 1
             if value in self.bad_urls:
                 return None, _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            body = self.url_bodies.get(value)
+            if photo and body is not None and not _is_image(body):
+                return None, _error(400, "Bad Request: wrong type of the web page content")
             file_id = self.add_file(b"fetched:" + value.encode(), kind="photo" if photo else "document")
         elif value in self.files:
             file_id = value
@@ -294,6 +307,50 @@ class FakeTelegram:
         assert media is not None
         return _ok(
             self._new_message(chat, caption=params.get("caption"), reply_markup=params.get("reply_markup"), **media)
+        )
+
+    def _m_sendVideo(
+        self, params: dict[str, Any], files: dict[str, bytes], chat: int | None
+    ) -> tuple[int, dict[str, Any]]:
+        assert chat is not None
+        value = params["video"]
+        if value.startswith("attach://"):
+            data = files[value[len("attach://") :]]
+            if len(data) > self.video_upload_limit:
+                return _error(413, "Request Entity Too Large")
+            if not _is_video(data):
+                return _error(400, "Bad Request: wrong file type of the video")
+            file_id = self.add_file(data, kind="video")
+        elif value.startswith(("http://", "https://")):
+            self.url_attempts[value] += 1
+            if value in self.bad_urls:
+                return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            body = self.url_bodies.get(value)
+            if body is not None and len(body) > self.video_url_limit:
+                return _error(400, "Bad Request: failed to get HTTP URL content")
+            if body is not None and not _is_video(body):
+                return _error(400, "Bad Request: wrong type of the web page content")
+            file_id = self.add_file(body if body is not None else b"fetched:" + value.encode(), kind="video")
+        elif value in self.files:
+            file_id = value
+        else:
+            return _error(400, "Bad Request: wrong remote file identifier specified")
+        video = {
+            "file_id": file_id,
+            "file_unique_id": "u" + file_id,
+            "width": 64,
+            "height": 64,
+            "duration": 1,
+            "mime_type": "video/mp4",
+            "file_size": len(self.files[file_id]),
+        }
+        return _ok(
+            self._new_message(
+                chat,
+                caption=params.get("caption"),
+                reply_markup=params.get("reply_markup"),
+                video=video,
+            )
         )
 
     def _m_sendMediaGroup(
@@ -384,6 +441,15 @@ def _decode(key: str, value: Any) -> Any:
     if key == "chat_id" and isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)
     return value
+
+
+def _is_image(data: bytes) -> bool:
+    return data.startswith((b"\x89PNG", b"\xff\xd8\xff")) or data[8:12] == b"WEBP"
+
+
+def _is_video(data: bytes) -> bool:
+    """An ISO media (``ftyp`` at offset 4) or Matroska/WebM (EBML) file: what Telegram plays."""
+    return data[4:8] == b"ftyp" or data.startswith(b"\x1a\x45\xdf\xa3")
 
 
 def _ok(result: Any) -> tuple[int, dict[str, Any]]:

@@ -26,16 +26,21 @@ from kiegen.ports.store import JobStore
 from kiegen.services import Config
 from kiegen.settings import Settings
 from kiegen.simulator.png import make_png
+from kiegen.simulator.video import make_mp4
 from tests.telegram import updates as up
 from tests.telegram.fake_telegram import FakeTelegram
 from tests.telegram.session import FakeSession
 
 TOKEN = "123456789:AAH-test-SECRET-token-do-not-log-0123"
 PNG = make_png("telegram-tests")
+VIDEO = make_mp4("telegram-tests")
 
 
 def serve_results(request: httpx.Request) -> httpx.Response:
-    """Result URLs of the simulator, as our own download (ladder rung 2, Original file) sees them."""
+    """Result URLs of the simulator, as our own download (ladder rung 2, Original file) sees them: a video model's
+    ``.mp4`` is a real MP4."""
+    if request.url.path.endswith(".mp4"):
+        return httpx.Response(200, content=VIDEO, headers={"content-type": "video/mp4"})
     return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
 
 

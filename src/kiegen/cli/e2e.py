@@ -1,5 +1,12 @@
 """``kiegen e2e``: every free model end to end, then the figures the old bot never had.
 
+Against a simulator (the built-in one, or a separately started ``kiegen simulate-kie``) it also runs one model of
+each kind the free ones leave out, so that text-to-image, image-to-image/edit, text-to-video and image-to-video
+are all covered: the first model of that kind whose inputs a prompt and one image fill (``pick_models``). With
+``--real`` only the free models run (a video costs hundreds of KIE credits) unless ``--model`` names others;
+``--model ID`` (repeatable) runs exactly the models named. A video result is downloaded and checked like an
+image (its container by magic bytes).
+
 Simulated by default (the built-in simulator, callbacks through the real token check); with ``KIE_API_KEY`` and
 ``KIEGEN_KIE_BASE_URL`` pointing at a separately started ``kiegen simulate-kie`` it runs against that; ``--real``
 runs against the live KIE API with ``KIE_API_KEY`` (callbacks when ``KIEGEN_PUBLIC_URL`` reaches a running
@@ -31,7 +38,8 @@ from kiegen.cli.record import Recorder
 from kiegen.client import Client
 from kiegen.core.errors import ConfigurationError, KiegenError
 from kiegen.core.jobs import JobStatus
-from kiegen.core.models import ModelSpec
+from kiegen.core.models import InputType, ModelKind, ModelSpec
+from kiegen.core.registry import ModelRegistry
 from kiegen.services.callbacks import CallbackOutcome, CallbackResult
 from kiegen.settings import DEFAULT_KIE_BASE_URL, Settings
 from kiegen.simulator.png import make_png
@@ -39,6 +47,43 @@ from kiegen.simulator.png import make_png
 __all__ = ["e2e"]
 
 PROMPT = "a red fox in the snow, watercolour"
+KINDS = (ModelKind.TEXT_TO_IMAGE, ModelKind.IMAGE_TO_IMAGE, ModelKind.TEXT_TO_VIDEO, ModelKind.IMAGE_TO_VIDEO)
+"""The kinds a simulated run covers (an edit model stands for image-to-image)."""
+_FROM_AN_IMAGE = frozenset({ModelKind.IMAGE_TO_IMAGE, ModelKind.EDIT, ModelKind.IMAGE_TO_VIDEO})
+
+
+def inputs_for(spec: ModelSpec, image_url: str) -> dict[str, Any]:
+    """A prompt, and the image where the model needs one or its kind starts from one (grok-imagine's
+    image-to-video marks no input required), as one URL or a list of one."""
+    inputs: dict[str, Any] = {"prompt": PROMPT}
+    image = spec.image_input
+    if image is not None and (spec.needs_image or spec.kind in _FROM_AN_IMAGE):
+        inputs[image.name] = [image_url] if image.type is InputType.URL_LIST else image_url
+    return inputs
+
+
+def _fillable(registry: ModelRegistry, spec: ModelSpec) -> bool:
+    try:
+        registry.validate(spec.id, inputs_for(spec, "https://example.com/e2e.png"))
+    except KiegenError:
+        return False
+    return True
+
+
+def pick_models(registry: ModelRegistry, *, every_kind: bool, named: list[str] | None = None) -> list[ModelSpec]:
+    """The models a run covers: ``named`` ones exactly; else the free ones, plus (``every_kind``) the first
+    fillable model of each of ``KINDS`` that no free model covers. Raises ``InvalidInput`` for an unknown name."""
+    if named:
+        return [registry.get(model) for model in dict.fromkeys(named)]
+    picked = [spec for spec in registry if spec.price == 0]
+    if every_kind:
+        covered = {ModelKind.IMAGE_TO_IMAGE if s.kind is ModelKind.EDIT else s.kind for s in picked}
+        for kind in KINDS:
+            if kind not in covered:
+                spec = next((s for s in registry if s.kind is kind and _fillable(registry, s)), None)
+                if spec is not None:
+                    picked.append(spec)
+    return picked
 
 
 @attrs.define
@@ -55,9 +100,7 @@ async def _one(
     client: Client, spec: ModelSpec, image_url: str, out: str, timeout: float, allow_private: bool, agent: str | None
 ) -> Run:
     run = Run(spec.id)
-    inputs: dict[str, Any] = {"prompt": PROMPT}
-    if spec.needs_image:
-        inputs["image_url"] = image_url
+    inputs = inputs_for(spec, image_url)
     started = time.monotonic()
     try:
         job = await client.submit(spec.id, inputs)
@@ -67,7 +110,7 @@ async def _one(
         if job.status is not JobStatus.SUCCEEDED:
             run.detail = f"{job.status.value}: {job.error_message or 'no result'}"
             return run
-        from kiegen.adapters.kie_httpx.download import download_results
+        from kiegen.adapters.kie_httpx.download import download_results, limits_for
 
         async with result_client(client) as http:
             files = await download_results(
@@ -75,6 +118,7 @@ async def _one(
                 job.result_urls,
                 out,
                 stem=f"{spec.id.replace('/', '_')}-{job.id}",
+                **limits_for(job.media),
                 allow_private=allow_private,
                 user_agent=agent,
             )
@@ -119,7 +163,7 @@ async def e2e(args: argparse.Namespace, settings: Settings) -> int:
 
             client.simulator.callback_sink = counted
         image_url = await client.upload(make_png("kiegen-e2e-input"), filename="e2e.png", mime="image/png")
-        free = [spec for spec in client.registry if spec.price == 0]
+        models = pick_models(client.registry, every_kind=not args.real, named=args.model)
         runs: list[Run] = []
         allow_private = settings.allow_private_urls or client.simulator is not None
         with tempfile.TemporaryDirectory(prefix="kiegen-e2e-") as out:
@@ -128,7 +172,7 @@ async def e2e(args: argparse.Namespace, settings: Settings) -> int:
                 runs.append(await _one(client, spec, image_url, out, args.timeout, allow_private, settings.user_agent))
 
             async with anyio.create_task_group() as tg:
-                for spec in free:
+                for spec in models:
                     tg.start_soon(go, spec)
     runs.sort(key=lambda r: r.model)
     for run in runs:

@@ -231,7 +231,7 @@ async def _progress(client: Client, job_id: str, timeout: float | None, quiet: b
 
 
 async def generate(args: argparse.Namespace, settings: Settings) -> int:
-    from kiegen.adapters.kie_httpx.download import download_results
+    from kiegen.adapters.kie_httpx.download import download_results, limits_for
     from kiegen.bootstrap import build, registry_for
 
     if args.raw:
@@ -271,12 +271,13 @@ async def generate(args: argparse.Namespace, settings: Settings) -> int:
                         job.result_urls,
                         args.out,
                         stem=job.id,
+                        **limits_for(job.media),
                         allow_private=settings.allow_private_urls or client.simulator is not None,
                         user_agent=settings.user_agent,
                     )
                 saved = [str(f.path) for f in downloaded]
             except KiegenError as exc:
-                say(f"kiegen: the image is ready but could not be downloaded: {exc.message}")
+                say(f"kiegen: the {job.media.value} is ready but could not be downloaded: {exc.message}")
                 error_exit = True
     if args.json:
         print_json(job_dict(job, files=saved))

@@ -76,9 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--prices", action="store_true", help="a price list: KIE's cost, the end-user price, margin")
     models.add_argument("--enabled", action="store_true", help="only the models offered to people (the bot)")
 
-    gen = verbs.add_parser("generate", help="generate an image and download it", epilog=_EPILOG)
+    gen = verbs.add_parser("generate", help="generate an image or a video and download it", epilog=_EPILOG)
     gen.add_argument("model", help="model id, e.g. z-image (see `kiegen models`)")
-    gen.add_argument("--prompt", help="what the image should show")
+    gen.add_argument("--prompt", help="what the image (or video) should show")
     gen.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="any model input")
     gen.add_argument(
         "--image",
@@ -155,9 +155,14 @@ def _parser() -> argparse.ArgumentParser:
         "--callbacks", default="normal", help="normal, lost, duplicate, early or malformed (default: normal)"
     )
 
-    e2e = verbs.add_parser("e2e", help="run every free model end to end and print metrics")
+    e2e = verbs.add_parser(
+        "e2e", help="run every free model (and, simulated, one of each kind: image and video) end to end"
+    )
     e2e.add_argument("--real", action="store_true", help="against the live KIE API (needs KIE_API_KEY)")
     e2e.add_argument("--timeout", type=float, default=300.0, help="per job, in seconds (default: 300)")
+    e2e.add_argument(
+        "--model", action="append", metavar="ID", help="run exactly this model (repeatable; e.g. a video with --real)"
+    )
     e2e.add_argument(
         "--record", metavar="DIR", help="save every raw KIE answer and callback as corpus files (secrets redacted)"
     )
@@ -243,7 +248,7 @@ async def _credits(_args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _simulate(args: argparse.Namespace, _settings: Settings) -> int:
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from kiegen.adapters.system import SystemClock
     from kiegen.simulator.engine import REQUIRED_INPUTS, CallbackMode, SimulatorConfig
 
@@ -257,8 +262,16 @@ def _simulate(args: argparse.Namespace, _settings: Settings) -> int:
     except ValueError:
         say(f"kiegen: --callbacks {args.callbacks!r} is not one of {', '.join(m.value for m in CallbackMode)}")
         return EXIT_USAGE
+    from kiegen.composition import registry_for
+    from kiegen.core.models import Media
+
+    videos = frozenset(spec.id for spec in registry_for(settings) if spec.media is Media.VIDEO)
     config = SimulatorConfig(
-        delay_s=args.delay, fail_rate=args.fail_rate, callbacks=mode, required_inputs=REQUIRED_INPUTS
+        delay_s=args.delay,
+        fail_rate=args.fail_rate,
+        callbacks=mode,
+        required_inputs=REQUIRED_INPUTS,
+        video_models=videos,
     )
     say(f"KIE simulator on http://{args.host}:{args.port} (use it with KIEGEN_KIE_BASE_URL and KIEGEN_KIE_UPLOAD_URL)")
     run(args.host, args.port, clock=SystemClock(), config=config, public_url=f"http://{args.host}:{args.port}")

@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 
 from kiegen.core.frozen import FrozenDict, frozen_mapping
+from kiegen.core.models import Media
 
 __all__ = [
     "TERMINAL",
@@ -228,6 +229,9 @@ class Job:
     version: int = 0
     metadata: FrozenDict[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
     """Caller data carried along untouched (e.g. the Telegram status card's message id)."""
+    media: Media = attrs.field(default=Media.IMAGE, converter=Media)
+    """What the model makes, fixed when the job is created: it paces the polling (video takes minutes) and
+    tells the messengers how to send the results (photos or videos)."""
 
     @property
     def terminal(self) -> bool:

@@ -23,6 +23,7 @@ def job_json(job: Job) -> dict[str, Any]:
     """A job as other services see it. The recipient is not shown (a webhook URL may carry the caller's own
     secrets); nor are kiegen's bookkeeping fields (versions, leases, check counts). ``kie_credits`` is what
     KIE reported it charged (its callback's or recordInfo's ``creditsConsumed``), null while unknown.
+    ``media`` is what the results are (``image`` or ``video``), so a caller knows what ``result_urls`` hold.
     ``user_id`` is shown as the API caller named it, without its tenant scope (``kiegen.core.tenancy``)."""
     error = None
     if job.error_code is not None or job.error_message is not None:
@@ -31,6 +32,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "id": job.id,
         "status": job.status.value,
         "model": job.model,
+        "media": job.media.value,
         "input": thaw(job.inputs),
         "user_id": shown_user_id(job.user_id),
         "task_id": job.task_id,

@@ -21,7 +21,7 @@ from kiegen.core.errors import KieError, KieTransportError, KieUnavailable
 from kiegen.core.events import EventKind, JobEvent
 from kiegen.core.frozen import thaw
 from kiegen.core.jobs import Evidence, EvidenceSource, Job, JobStatus
-from kiegen.core.models import VIDEO_DEADLINE_S
+from kiegen.core.models import VIDEO_DEADLINE_S, Media
 from kiegen.core.polling import first_check_at
 from kiegen.core.validation import RAW_MARK, check_raw
 from kiegen.services.context import Context, new_job_id
@@ -55,11 +55,13 @@ async def submit(
         normalized = check_raw(model, inputs)
         metadata = {**(metadata or {}), RAW_MARK: True}
         price, deadline_s = (spec.price, spec.deadline_s) if spec else (0, float(VIDEO_DEADLINE_S))
+        # An unknown model's results are sent as images; the messenger's ladder still gets a video through.
+        media = spec.media if spec else Media.IMAGE
         log.warning("job for %s: input sent to KIE unvalidated (raw)", model)
     else:
         known = registry.get(model)
         normalized = registry.validate(model, inputs)
-        price, deadline_s = known.price, known.deadline_s
+        price, deadline_s, media = known.price, known.deadline_s, known.media
     now = ctx.clock.now()
     deadline = now + timedelta(seconds=deadline_s)
     job = Job(
@@ -76,6 +78,7 @@ async def submit(
         next_check_at=min(deadline, now + timedelta(seconds=ctx.config.policy.submit_grace_s)),
         submit_attempts=1,
         metadata=metadata or {},
+        media=media,
     )
     created = await ctx.store.create_job(job, free_quota=ctx.config.free_quota if user_id else None)
     if not created.created:
@@ -144,7 +147,9 @@ async def _create_task(ctx: Context, job: Job) -> Job:
         adjust=lambda j: (
             j
             if j.terminal or j.next_check_at is None or j.checks
-            else attrs.evolve(j, next_check_at=first_check_at(j.submitted_at or j.created_at, j.deadline_at, policy))
+            else attrs.evolve(
+                j, next_check_at=first_check_at(j.submitted_at or j.created_at, j.deadline_at, policy, j.media)
+            )
         ),
     )
     return transition.after

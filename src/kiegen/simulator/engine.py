@@ -4,7 +4,8 @@ Tasks move waiting -> generating -> success/fail as the clock passes ``delay_s``
 the clock, and, when entered as an async context manager, the simulator POSTs (through ``callback_sink``) a
 callback when a task ends. Knobs cover what real KIE does to integrations: lost, duplicated, early (before
 createTask's answer) and malformed callbacks, the three task-id placements, failures, and queued errors for
-createTask/recordInfo. Results are real PNGs (``png_for``) served by the simulator app at ``result_base_url``.
+createTask/recordInfo. Results are real PNGs, or for the models in ``video_models`` a real MP4 (``file_for_result``),
+served by the simulator app at ``result_base_url``.
 
 Answers follow the recorded live shapes of KIE_API.md by default (``Shape.LIVE``): ``failCode``/``failMsg``
 null on success, ``costTime`` in seconds, ``creditsConsumed`` in recordInfo and callbacks, ``param`` with
@@ -34,6 +35,7 @@ from kiegen.core.jobs import TaskState
 from kiegen.core.tasks import TaskSnapshot
 from kiegen.ports.clock import Clock
 from kiegen.simulator.png import make_png
+from kiegen.simulator.video import make_mp4
 
 __all__ = ["REQUIRED_INPUTS", "CallbackMode", "CallbackSink", "Shape", "SimTask", "SimulatedKie", "SimulatorConfig"]
 
@@ -97,6 +99,9 @@ class SimulatorConfig:
     """Models whose createTask answers body 500 "This interface is temporarily paused."."""
     models: frozenset[str] | None = None
     """The models createTask knows (None: any); another answers 404 (live) or 422 (docs)."""
+    video_models: frozenset[str] | None = None
+    """Models whose results are videos (one MP4 per task); None: none, unless a ``Client`` building the
+    simulator fills it from its registry's video models."""
 
 
 @attrs.define
@@ -109,7 +114,12 @@ class SimTask:
     finish_at: datetime
     fails: bool
     results: int
+    video: bool = False
     callback_sent: int = 0
+
+    @property
+    def extension(self) -> str:
+        return "mp4" if self.video else "png"
 
 
 class SimulatedKie:
@@ -166,7 +176,9 @@ class SimulatedKie:
         now = self.clock.now()
         task_id = uuid.uuid4().hex
         early = self.config.callbacks is CallbackMode.EARLY
-        results = self.config.num_results or _result_count(inputs)
+        video = model in (self.config.video_models or ())
+        # A video task makes one video (KIE's video models take no num_images).
+        results = 1 if video else self.config.num_results or _result_count(inputs)
         task = SimTask(
             task_id=task_id,
             model=model,
@@ -176,6 +188,7 @@ class SimulatedKie:
             finish_at=now if early else now + timedelta(seconds=self.config.delay_s),
             fails=self._random.random() < self.config.fail_rate,
             results=max(1, results),
+            video=video,
         )
         self.tasks[task_id] = task
         if callback_url and self.callback_sink is not None:
@@ -234,7 +247,8 @@ class SimulatedKie:
         return TaskState.WAITING
 
     def result_urls(self, task: SimTask) -> tuple[str, ...]:
-        return tuple(f"{self.config.result_base_url}/results/{task.task_id}/{n}.png" for n in range(task.results))
+        base = f"{self.config.result_base_url}/results/{task.task_id}"
+        return tuple(f"{base}/{n}.{task.extension}" for n in range(task.results))
 
     def snapshot(self, task: SimTask) -> TaskSnapshot:
         state = self.state(task)
@@ -249,10 +263,19 @@ class SimulatedKie:
         )
 
     def png_for(self, task_id: str, index: int) -> bytes | None:
+        found = self.file_for_result(task_id, index, "png")
+        return found[0] if found is not None else None
+
+    def file_for_result(self, task_id: str, index: int, extension: str) -> tuple[bytes, str] | None:
+        """(content, MIME type) of a finished task's ``index``-th result, if it is one of ``extension``."""
         task = self.tasks.get(task_id)
         if task is None or index >= task.results or self.state(task) is not TaskState.SUCCESS:
             return None
-        return make_png(f"{task_id}:{index}")
+        if extension != task.extension:
+            return None
+        if task.video:
+            return make_mp4(f"{task_id}:{index}"), "video/mp4"
+        return make_png(f"{task_id}:{index}"), "image/png"
 
     def record_info_data(self, task: SimTask) -> dict[str, Any]:
         """recordInfo's ``data`` object, with the JSON-string fields KIE uses, in the configured shape."""

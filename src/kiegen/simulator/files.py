@@ -1,10 +1,11 @@
-"""The simulator's files (result PNGs, uploads) looked up by URL path, without any web framework.
+"""The simulator's files (result PNGs and MP4s, uploads) looked up by URL path, without any web framework.
 
 ``file_for(engine, path)`` is the one lookup: the Starlette app serves it (``kiegen.simulator.asgi``), and so
 does ``FilesTransport``, an httpx transport that answers in process, so that ``kiegen generate`` with the
 built-in simulator downloads its results without ASGI (Starlette stays an optional dependency).
 
-Paths: ``/results/<task id>/<n>.png`` (only once the task succeeded) and ``/uploads/<upload path>``.
+Paths: ``/results/<task id>/<n>.png`` (``.mp4`` for a video model; only once the task succeeded) and
+``/uploads/<upload path>``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from kiegen.simulator.engine import SimulatedKie
 
 __all__ = ["FilesTransport", "file_for"]
 
-_RESULT_PATH = re.compile(r"^/results/([A-Za-z0-9_.-]+)/(\d+)\.png$")
+_RESULT_PATH = re.compile(r"^/results/([A-Za-z0-9_.-]+)/(\d+)\.(png|mp4)$")
 
 
 def file_for(engine: SimulatedKie, path: str) -> tuple[bytes, str] | None:
     """(content, MIME type) of the file at ``path`` (relative to the engine's ``result_base_url``), or None."""
     match = _RESULT_PATH.match(path)
     if match:
-        png = engine.png_for(match.group(1), int(match.group(2)))
-        return (png, "image/png") if png is not None else None
+        return engine.file_for_result(match.group(1), int(match.group(2)), match.group(3))
     if path.startswith("/uploads/"):
         return engine.uploads.get(unquote(path[len("/uploads/") :]))
     return None

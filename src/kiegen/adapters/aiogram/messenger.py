@@ -9,6 +9,14 @@ Telegram caches a failed URL fetch, so a URL that failed on rung 1 is never sent
 error: it moves down the ladder. Several results go as albums (``sendMediaGroup``, 2-10 per album) followed by
 one message carrying the buttons.
 
+A video job (``Job.media``) has its own ladder, for each result URL:
+1. ``sendVideo`` with the URL (Telegram fetches videos by URL up to 20 MB);
+2. our own download (the same guarded GET, up to 50 MB) uploaded with ``sendVideo``;
+3. the same bytes as a document (a container Telegram will not play is still a file the person can open);
+4. a text message with the link: a video over 50 MB is never downloaded whole, it goes as a link.
+Several videos go one by one (the last carries the caption and the buttons). A picture job whose download
+turns out to be a video (a raw job of a model kiegen does not know) continues on the video ladder's rung 2.
+
 The status card (``metadata["card_message_id"]``, a message the app sent before the job started): a failure
 notice the presenter marks ``on_card`` is written over it (edited; sent as a new message only when the card
 cannot be edited, and "message is not modified" counts as written: the app may have written the same already);
@@ -19,7 +27,7 @@ Errors: 403 (blocked, deactivated) and "chat not found" → ``RecipientGone``; 4
 ``DeliveryDeferred(retry_after)`` hands the retry to the deliverer's schedule; ``migrate_to_chat_id`` is
 followed once (and remembered for later deliveries); network and 5xx → ``DeliveryDeferred``. The deliverer
 owns retries: nothing here loops beyond those two rules. The receipt lists the ``file_id``s sent
-(``p:<id>`` photo, ``d:<id>`` document, ``l:<message id>`` link), comma-separated, for /history.
+(``p:<id>`` photo, ``v:<id>`` video, ``d:<id>`` document, ``l:<message id>`` link), comma-separated, for /history.
 
 Our own downloads go through ``http`` (an ``httpx.AsyncClient``, the toolkit's guarded GET): a test that must
 stop the process in the middle of one gives a client whose transport does that.
@@ -52,9 +60,10 @@ from aiogram.types import BufferedInputFile, InputMediaPhoto, Message
 from kiegen.adapters.aiogram.pacing import Pacer
 from kiegen.adapters.aiogram.presenter import CardEnd, Outgoing, PlainPresenter, Presenter
 from kiegen.adapters.aiogram.text import CAPTION_LIMIT, TEXT_LIMIT, escape_cut
-from kiegen.adapters.httpkit import guarded_get
+from kiegen.adapters.httpkit import SNIFF_BYTES, guarded_get, sniff_video
 from kiegen.core.errors import DeliveryDeferred, DownloadFailed, KiegenError, RecipientGone
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.models import Media
 from kiegen.ports.messaging import Receipt
 
 __all__ = ["AiogramMessenger", "DeliveryLimits", "parse_recipient", "receipt_files"]
@@ -79,7 +88,12 @@ def parse_recipient(recipient: str) -> int | None:
 class DeliveryLimits:
     photo_upload_bytes: int = 10 * 1024 * 1024
     document_upload_bytes: int = 50 * 1024 * 1024
+    video_upload_bytes: int = 50 * 1024 * 1024
+    """sendVideo uploads (Telegram's 50 MB for bots); bigger videos go as a link. By URL, Telegram fetches up to
+    20 MB itself: a bigger one is refused and comes down the ladder to our upload."""
     download_timeout_s: float = 30.0
+    video_download_timeout_s: float = 120.0
+    """A video of up to 50 MB needs longer than a picture."""
     max_inline_wait_s: float = 5.0
     """A 429 asking for at most this long is waited out here; longer ones go back to the deliverer."""
     allowed_hosts: frozenset[str] | None = None
@@ -119,7 +133,15 @@ class AiogramMessenger:
         self._http = http
         self._own_http: httpx.AsyncClient | None = None
         self._migrated: dict[int, int] = {}
-        self.rungs: dict[str, int] = {"photo_url": 0, "photo_upload": 0, "document": 0, "link": 0, "album": 0}
+        self.rungs: dict[str, int] = {
+            "photo_url": 0,
+            "photo_upload": 0,
+            "video_url": 0,
+            "video_upload": 0,
+            "document": 0,
+            "link": 0,
+            "album": 0,
+        }
         """How often each rung delivered (a figure for tests and reports)."""
 
     async def aclose(self) -> None:
@@ -136,7 +158,7 @@ class AiogramMessenger:
         """The chat to use now for ``chat_id`` (a group may have become a supergroup)."""
         return self._migrated.get(chat_id, chat_id)
 
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes:
+    async def fetch(self, url: str, *, max_bytes: int | None = None, timeout: float | None = None) -> bytes:
         """Download a result ourselves (also used for "Original file") with the toolkit's guarded GET. Raises
         ``DownloadFailed`` or ``UnsafeURL``."""
         if self._http is None:
@@ -147,7 +169,7 @@ class AiogramMessenger:
             self._http,
             url,
             max_bytes=max_bytes or self.limits.document_upload_bytes,
-            timeout=self.limits.download_timeout_s,
+            timeout=timeout or self.limits.download_timeout_s,
             allowed_hosts=self.limits.allowed_hosts,
             allow_private=self.limits.allow_private,
             user_agent=self.limits.user_agent,
@@ -161,7 +183,7 @@ class AiogramMessenger:
         chat = _Chat(self.chat_for(original))
         on_card = False
         if job.status is JobStatus.SUCCEEDED and job.result_urls:
-            await self._chat_action(chat.chat_id)
+            await self._chat_action(chat.chat_id, job.media)
             receipt = await self._deliver_results(chat, job)
         else:
             receipt, on_card = await self._deliver_notice(chat, job)
@@ -176,6 +198,11 @@ class AiogramMessenger:
     async def _deliver_results(self, chat: _Chat, job: Job) -> str:
         outgoing = self.presenter.result(job)
         urls = list(job.result_urls)
+        if job.media is Media.VIDEO:
+            # No albums for videos: each goes down its own ladder, the last with the caption and the buttons.
+            sent = [await self._video_ladder(chat, job, url, Outgoing(text="")) for url in urls[:-1]]
+            sent.append(await self._video_ladder(chat, job, urls[-1], outgoing))
+            return ",".join(sent)
         if len(urls) == 1:
             return await self._ladder(chat, job, urls[0], outgoing)
         ids: list[str] = []
@@ -204,6 +231,10 @@ class AiogramMessenger:
         except _NextRung as exc:
             log.info("job %s: photo by URL refused (%s); uploading it ourselves", job.id, exc)
         data = await self._download(job, url)
+        if data is not None and sniff_video(data[:SNIFF_BYTES]) is not None:
+            # A video where a picture was expected (a raw job of a model kiegen does not know): send it as one.
+            log.info("job %s: the result is a video; sending it with sendVideo", job.id)
+            return await self._upload_video(chat, job, url, data, outgoing)
         if data is not None:
             name = _filename(url, data)
             if len(data) <= self.limits.photo_upload_bytes:
@@ -238,6 +269,76 @@ class AiogramMessenger:
                     return f"d:{message.document.file_id}" if message.document else f"l:{message.message_id}"
                 except _NextRung as exc:
                     log.info("job %s: document refused (%s); sending the link", job.id, exc)
+        return await self._link(chat, job, url, outgoing)
+
+    async def _video_ladder(self, chat: _Chat, job: Job, url: str, outgoing: Outgoing) -> str:
+        caption = escape_cut(outgoing.text, CAPTION_LIMIT) or None
+        try:
+            message = await self._call(
+                chat,
+                lambda c: self.bot.send_video(
+                    c,
+                    url,
+                    caption=caption,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=outgoing.markup,
+                    supports_streaming=True,
+                ),
+            )
+            self.rungs["video_url"] += 1
+            return _video_id(message)
+        except _NextRung as exc:
+            log.info("job %s: video by URL refused (%s); uploading it ourselves", job.id, exc)
+        data = await self._download(
+            job, url, max_bytes=self.limits.video_upload_bytes, timeout=self.limits.video_download_timeout_s
+        )
+        if data is None:
+            return await self._link(chat, job, url, outgoing)
+        if sniff_video(data[:SNIFF_BYTES]) is None:
+            # What came back is no video (an error page, an expired link's HTML): only the link is honest.
+            log.warning("job %s: the result is not a video (starts %r); sending the link", job.id, data[:8])
+            return await self._link(chat, job, url, outgoing)
+        return await self._upload_video(chat, job, url, data, outgoing)
+
+    async def _upload_video(self, chat: _Chat, job: Job, url: str, data: bytes, outgoing: Outgoing) -> str:
+        """Rungs 2-4 of the video ladder, for a video we hold: sendVideo, a document, the link."""
+        caption = escape_cut(outgoing.text, CAPTION_LIMIT) or None
+        name = _filename(url, data)
+        try:
+            message = await self._call(
+                chat,
+                lambda c: self.bot.send_video(
+                    c,
+                    BufferedInputFile(data, name),
+                    caption=caption,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=outgoing.markup,
+                    supports_streaming=True,
+                ),
+            )
+            self.rungs["video_upload"] += 1
+            return _video_id(message)
+        except _NextRung as exc:
+            log.info("job %s: video upload refused (%s); sending a document", job.id, exc)
+        if len(data) <= self.limits.document_upload_bytes:
+            try:
+                message = await self._call(
+                    chat,
+                    lambda c: self.bot.send_document(
+                        c,
+                        BufferedInputFile(data, name),
+                        caption=caption,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=outgoing.markup,
+                    ),
+                )
+                self.rungs["document"] += 1
+                return f"d:{message.document.file_id}" if message.document else f"l:{message.message_id}"
+            except _NextRung as exc:
+                log.info("job %s: document refused (%s); sending the link", job.id, exc)
+        return await self._link(chat, job, url, outgoing)
+
+    async def _link(self, chat: _Chat, job: Job, url: str, outgoing: Outgoing) -> str:
         text = escape_cut(self.presenter.link(job, url), TEXT_LIMIT)
         try:
             message = await self._call(
@@ -299,9 +400,11 @@ class AiogramMessenger:
         self.rungs["link"] += 1
         return f"l:{message.message_id}"
 
-    async def _download(self, job: Job, url: str) -> bytes | None:
+    async def _download(
+        self, job: Job, url: str, *, max_bytes: int | None = None, timeout: float | None = None
+    ) -> bytes | None:
         try:
-            return await self.fetch(url)
+            return await self.fetch(url, max_bytes=max_bytes, timeout=timeout)
         except DownloadFailed as exc:
             log.warning(
                 "job %s: could not download the result ourselves (host %s, status %s): %s",
@@ -360,9 +463,10 @@ class AiogramMessenger:
             if "not modified" not in exc.message:
                 log.info("job %s: status card not finished: %s", job.id, exc.message)
 
-    async def _chat_action(self, chat_id: int) -> None:
+    async def _chat_action(self, chat_id: int, media: Media) -> None:
+        action = ChatAction.UPLOAD_VIDEO if media is Media.VIDEO else ChatAction.UPLOAD_PHOTO
         with contextlib.suppress(TelegramAPIError):
-            await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO)
+            await self.bot.send_chat_action(chat_id, action)
 
     # one Telegram call with the error rules
 
@@ -411,7 +515,18 @@ def _photo_id(message: Message) -> str:
     return f"l:{message.message_id}"
 
 
+def _video_id(message: Message) -> str:
+    if message.video:
+        return f"v:{message.video.file_id}"
+    if message.document:  # Telegram keeps some containers as documents
+        return f"d:{message.document.file_id}"
+    return f"l:{message.message_id}"
+
+
 def _filename(url: str, data: bytes) -> str:
+    video = sniff_video(data[:SNIFF_BYTES])
+    if video is not None:
+        return f"result.{video}"
     if data.startswith(b"\x89PNG"):
         ext = "png"
     elif data.startswith(b"\xff\xd8"):
@@ -424,10 +539,11 @@ def _filename(url: str, data: bytes) -> str:
 
 
 def receipt_files(detail: str | None) -> list[tuple[str, str]]:
-    """(kind, id) pairs from a receipt: kind ``p`` photo file_id, ``d`` document file_id, ``l`` message id."""
+    """(kind, id) pairs from a receipt: kind ``p`` photo file_id, ``v`` video file_id, ``d`` document file_id,
+    ``l`` message id."""
     pairs: list[tuple[str, str]] = []
     for part in (detail or "").split(","):
         kind, sep, value = part.partition(":")
-        if sep and kind in ("p", "d", "l") and value:
+        if sep and kind in ("p", "v", "d", "l") and value:
             pairs.append((kind, value))
     return pairs

@@ -59,7 +59,7 @@ class PlainPresenter:
             return Outgoing(text=f"The generation took too long (ref {job.id[:8]}).")
         return Outgoing(text=f"The generation failed (ref {job.id[:8]}).")
 
-    def link(self, job: Job, url: str) -> str:
+    def link(self, job: Job, url: str) -> str:  # noqa: ARG002 (the Presenter's signature)
         return f"Your picture: {url}"
 
     def card_done(self, job: Job) -> str | CardEnd:

@@ -2,7 +2,7 @@
 
 - ``guarded_get``: the one size-capped, SSRF-guarded GET (redirects followed one checked hop at a time);
 - ``parse_retry_after``: Retry-After as delta seconds or an HTTP date;
-- ``sniff_image``: PNG, JPEG or WEBP by magic bytes;
+- ``sniff_image``, ``sniff_video``, ``sniff_media``: PNG, JPEG, WEBP; MP4/MOV, WebM/Matroska by magic bytes;
 - ``redact`` and friends: the one log redactor (KIE key, bot token, bearer tokens, token-like query values);
 - ``user_agent``: the User-Agent of every outgoing request (``KIEGEN_USER_AGENT``).
 
@@ -10,7 +10,7 @@ The wall clock is ``kiegen.adapters.system.SystemClock``. None of these modules 
 """
 
 from kiegen.adapters.httpkit.fetch import DEFAULT_MAX_BYTES, MAX_REDIRECTS, Fetched, guarded_get
-from kiegen.adapters.httpkit.images import sniff_image
+from kiegen.adapters.httpkit.images import MEDIA_MIME, SNIFF_BYTES, sniff_image, sniff_media, sniff_video
 from kiegen.adapters.httpkit.redact import (
     REDACTED,
     RedactingFilter,
@@ -25,7 +25,9 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_USER_AGENT",
     "MAX_REDIRECTS",
+    "MEDIA_MIME",
     "REDACTED",
+    "SNIFF_BYTES",
     "Fetched",
     "RedactingFilter",
     "guarded_get",
@@ -34,5 +36,7 @@ __all__ = [
     "redact",
     "redacting_records",
     "sniff_image",
+    "sniff_media",
+    "sniff_video",
     "user_agent",
 ]

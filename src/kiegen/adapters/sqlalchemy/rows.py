@@ -15,6 +15,7 @@ from kiegen.core.billing import LedgerEntry, LedgerKind
 from kiegen.core.delivery import Delivery, DeliveryStatus, InboxEntry, InboxOutcome
 from kiegen.core.events import JobEvent
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.models import Media
 
 __all__ = [
     "DELIVERY_COLUMNS",
@@ -59,6 +60,7 @@ JOB_COLUMNS = (
     "submit_attempts",
     "version",
     "metadata",
+    "media",
 )
 DELIVERY_COLUMNS = (
     "id",
@@ -94,8 +96,8 @@ def job_params(c: Conn, job: Job, columns: Collection[str] | None = None) -> dic
             params[name] = c.json(_JSON_COLUMNS[name](job))
         elif name in _TIME_COLUMNS:
             params[name] = c.ts(getattr(job, name))
-        elif name == "status":
-            params[name] = job.status.value
+        elif name in ("status", "media"):
+            params[name] = getattr(job, name).value
         else:
             params[name] = getattr(job, name)
     return params
@@ -127,6 +129,7 @@ def _all_job_params(c: Conn, job: Job) -> dict[str, Any]:
         "submit_attempts": job.submit_attempts,
         "version": job.version,
         "metadata": c.json(dict(job.metadata)),
+        "media": job.media.value,
     }
 
 
@@ -141,7 +144,7 @@ def job_from_row(c: Conn, row: Row) -> Job:
     (
         id_, model, inputs, recipient, user_id, price, idempotency_key, status, task_id, result_urls,
         error_code, error_message, late, kie_credits, created_at, updated_at, submitted_at, completed_at,
-        deadline_at, next_check_at, checks, submit_attempts, version, metadata,
+        deadline_at, next_check_at, checks, submit_attempts, version, metadata, media,
     ) = row[:_JOB_WIDTH]  # fmt: skip
     return Job(
         id=id_,
@@ -168,6 +171,7 @@ def job_from_row(c: Conn, row: Row) -> Job:
         submit_attempts=submit_attempts,
         version=version,
         metadata=c.read_json(metadata),
+        media=Media(media),
     )
 
 

@@ -118,6 +118,8 @@ jobs = sa.Table(
     sa.Column("submit_attempts", sa.Integer, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("metadata", Json, nullable=False),
+    # what the model makes (migration 0008): paces the polling and picks sendPhoto or sendVideo.
+    sa.Column("media", sa.String(16), nullable=False, server_default="image"),
     # task id lookups (callbacks, polls) use the unique index; NULLs (not yet submitted) never collide.
     sa.UniqueConstraint("task_id"),
     sa.UniqueConstraint("user_id", "idempotency_key"),

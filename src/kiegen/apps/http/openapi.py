@@ -29,15 +29,24 @@ _NULLABLE_STRING = {"type": "string", "nullable": True}
 _SCHEMAS: dict[str, Any] = {
     "Generation": {
         "type": "object",
-        "required": ["id", "status", "model", "input", "result_urls", "error", "created_at", "deadline_at"],
+        "required": ["id", "status", "model", "media", "input", "result_urls", "error", "created_at", "deadline_at"],
         "properties": {
             "id": {"type": "string"},
             "status": {"type": "string", "enum": [s.value for s in JobStatus]},
             "model": {"type": "string"},
+            "media": {
+                "type": "string",
+                "enum": [m.value for m in Media],
+                "description": "What the results are: images, or a video (an MP4 or WebM at each result URL).",
+            },
             "input": {"type": "object", "description": "The model's inputs, normalized (defaults applied)."},
             "user_id": _NULLABLE_STRING,
             "task_id": {**_NULLABLE_STRING, "description": "KIE's task id, once createTask answered."},
-            "result_urls": {"type": "array", "items": {"type": "string"}},
+            "result_urls": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Where KIE keeps the results (about 24 hours): images, or videos when media is video.",
+            },
             "error": {
                 "type": "object",
                 "nullable": True,

@@ -10,15 +10,21 @@ from kiegen.apps.telegram.deps import telegram_id
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.apps.telegram.screens import Screen, button, keyboard, menu_only, pairs
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.models import Media
 
 __all__ = ["cancelled", "failure_buttons", "result_buttons", "status"]
 
 
 def status(tr: Translator, job: Job, title: str, seconds: int | None) -> Screen:
     """Queued until KIE has accepted the task (or when ``seconds`` is None), then drawing for ``seconds``; with
-    the Stop button."""
+    the Stop button. A video counts in minutes (KIE takes minutes to make one): "under a minute", then whole
+    minutes, so the card changes once a minute, not every few seconds."""
     if seconds is not None and job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
-        text = tr("generating", title=title, seconds=seconds)
+        if job.media is Media.VIDEO:
+            minutes = seconds // 60
+            text = tr("video_minutes", n=minutes, title=title) if minutes else tr("video_starting", title=title)
+        else:
+            text = tr("generating", title=title, seconds=seconds)
     else:
         text = tr("queued", title=title)
     owner = telegram_id(job.user_id) or 0
@@ -39,6 +45,10 @@ def result_buttons(tr: Translator, job: Job) -> InlineKeyboardMarkup:
     again_button = button(again, Res(u=owner, a="a", j=job.id).pack())
     menu = button(tr.plain("btn_menu"), Res(u=owner, a="m", j=job.id).pack())
     count = len(job.result_urls)
+    if job.media is Media.VIDEO:
+        # No "edit this" for a video: the image editors take pictures. The original file is offered as it is.
+        original = button(tr.plain("btn_original"), Res(u=owner, a="o", j=job.id).pack())
+        return keyboard([[again_button, original], [menu]])
     if count <= 1:
         return keyboard(
             [

@@ -14,6 +14,7 @@ from kiegen.adapters.aiogram.text import TEXT_LIMIT, escape_cut
 from kiegen.apps.telegram import job_screens, screens
 from kiegen.apps.telegram.i18n import DEFAULT_LOCALE, Catalog, Translator
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.models import Media
 from kiegen.core.registry import ModelRegistry
 
 __all__ = ["BotPresenter", "reference"]
@@ -62,7 +63,7 @@ class BotPresenter:
         return Outgoing(text=text, markup=job_screens.failure_buttons(tr, job), on_card=True)
 
     def link(self, job: Job, url: str) -> str:
-        return self.tr(job).plain("result_link", url=url)
+        return self.tr(job).plain("result_link_video" if job.media is Media.VIDEO else "result_link", url=url)
 
     def card_done(self, job: Job) -> str | CardEnd:
         return CardEnd.REMOVE if job.status is JobStatus.SUCCEEDED else CardEnd.LEAVE

@@ -1,7 +1,9 @@
-"""Progress of the status card: queued → drawing (seconds since KIE accepted the task), with a Stop button.
+"""Progress of the status card: queued → drawing (seconds since KIE accepted the task; whole minutes for a
+video), with a Stop button.
 
 Handlers only create jobs; this watcher follows each running job of the bot (woken by the Notifier, and every
-``tick_s`` to advance the seconds) and edits its card, with an ``upload_photo`` chat action while it runs.
+``tick_s`` to advance the seconds) and edits its card (only when its text changes: once a minute for a video),
+with an ``upload_photo`` chat action while it runs (``record_video`` for a video).
 When it sees the job end it writes the card's final screen (``final``: the failure notice, or the stopped
 notice of a cancelled job; nothing for a success, whose card the messenger deletes after the result), the same
 as the messenger writes, so that a progress edit that lands late is overwritten and the card always ends right.
@@ -23,6 +25,7 @@ from aiogram.exceptions import TelegramAPIError
 
 from kiegen.client import Client
 from kiegen.core.jobs import Job, JobStatus
+from kiegen.core.models import Media
 from kiegen.services.context import sleep_or_wake
 
 if TYPE_CHECKING:
@@ -91,7 +94,7 @@ class ProgressWatcher:
                         shown = screen
                         await self._edit(card, screen)
                     if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
-                        await self._action(card[0])
+                        await self._action(card[0], job.media)
                     await sleep_or_wake(clock, self.tick_s, subscription.wait)
         finally:
             self._active.discard(job_id)
@@ -110,9 +113,10 @@ class ProgressWatcher:
             if "not modified" not in exc.message:
                 log.info("status card %s not edited: %s", card, exc.message)
 
-    async def _action(self, chat_id: int) -> None:
+    async def _action(self, chat_id: int, media: Media) -> None:
+        action = ChatAction.RECORD_VIDEO if media is Media.VIDEO else ChatAction.UPLOAD_PHOTO
         with contextlib.suppress(TelegramAPIError):
-            await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO)
+            await self.bot.send_chat_action(chat_id, action)
 
 
 def _card(job: Job) -> tuple[int, int] | None:

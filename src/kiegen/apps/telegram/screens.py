@@ -14,7 +14,7 @@ from kiegen.apps.telegram.deps import Deps, Quota, user_key
 from kiegen.apps.telegram.i18n import Markup, Translator
 from kiegen.apps.telegram.options import Option, name_label, offered, value_label
 from kiegen.apps.telegram.photos import photo_limit
-from kiegen.core.models import ModelSpec
+from kiegen.core.models import Media, ModelSpec
 from kiegen.ports.bot import Draft
 
 __all__ = ["Screen"]
@@ -141,6 +141,8 @@ def _hint(tr: Translator, spec: ModelSpec, ready: Readiness) -> str | None:
         limit = photo_limit(spec)
         return tr("hint_photos", n=limit, title=spec.title) if limit > 1 else tr("hint_photo")
     if ready.needs_prompt:
+        if spec.media is Media.VIDEO:
+            return tr("hint_animate_prompt" if spec.needs_image else "hint_video_prompt")
         return tr("hint_edit_prompt" if spec.needs_image else "hint_prompt")
     return tr("hint_ready") if ready.can_start else None
 

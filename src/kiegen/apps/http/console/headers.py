@@ -11,7 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["CSP", "SecurityHeaders"]
 
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' https: http: data:; form-action 'self'; "
+    "default-src 'none'; style-src 'self'; img-src 'self' https: http: data:; media-src https: http:; "
+    "form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 _HEADERS = {

@@ -17,6 +17,7 @@ from kiegen.apps.telegram.deps import Deps, user_key
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.core.delivery import DeliveryStatus
 from kiegen.core.jobs import Job
+from kiegen.core.models import Media
 
 
 async def _page(deps: Deps, tr: Translator, owner: int, page: int) -> screens.Screen:
@@ -57,7 +58,7 @@ async def history_item(query: CallbackQuery, callback_data: HistItem, bot: Bot, 
         for d in await deps.client.store.deliveries_for(job.id)
         if d.status is DeliveryStatus.SENT
         for pair in receipt_files(d.receipt)
-        if pair[0] in ("p", "d")
+        if pair[0] in ("p", "v", "d")
     ]
     if not files:
         files = [("u", url) for url in job.result_urls]  # never delivered (stopped): from KIE's URL, if still there
@@ -71,7 +72,7 @@ async def history_item(query: CallbackQuery, callback_data: HistItem, bot: Bot, 
 
 
 async def _resend(bot: Bot, deps: Deps, tr: Translator, chat: int, job: Job, files: list[tuple[str, str]]) -> None:
-    """The pictures again, the last one (or a message after several) with the job's buttons."""
+    """The pictures (or videos) again, the last one (or a message after several) with the job's buttons."""
     title = deps.client.registry.get(job.model).title if job.model in deps.client.registry else job.model
     caption = escape_cut(tr.plain("result_caption", title=title, prompt=str(job.inputs.get("prompt", ""))))
     markup = job_screens.result_buttons(tr, job)
@@ -80,6 +81,8 @@ async def _resend(bot: Bot, deps: Deps, tr: Translator, chat: int, job: Job, fil
         text, buttons = (caption, markup) if single else (None, None)
         if kind == "d":
             await bot.send_document(chat, file, caption=text, reply_markup=buttons)
+        elif kind == "v" or (kind == "u" and job.media is Media.VIDEO):
+            await bot.send_video(chat, file, caption=text, reply_markup=buttons, supports_streaming=True)
         else:
             await bot.send_photo(chat, file, caption=text, reply_markup=buttons)
     if not single:

@@ -7,7 +7,7 @@ import attrs
 from aiogram import Bot, Router
 from aiogram.types import BufferedInputFile, CallbackQuery
 
-from kiegen.adapters.httpkit import sniff_image
+from kiegen.adapters.httpkit import SNIFF_BYTES, sniff_media
 from kiegen.apps.telegram import screens
 from kiegen.apps.telegram.callbacks import Res
 from kiegen.apps.telegram.cards import show
@@ -16,6 +16,7 @@ from kiegen.apps.telegram.flow import advance, draft_from_job, fresh, show_draft
 from kiegen.apps.telegram.i18n import Translator
 from kiegen.core.errors import KiegenError
 from kiegen.core.jobs import Job
+from kiegen.core.models import Media
 
 
 async def result_button(query: CallbackQuery, callback_data: Res, bot: Bot, deps: Deps, tr: Translator) -> None:
@@ -77,11 +78,14 @@ async def _originals(bot: Bot, deps: Deps, tr: Translator, chat: int, job: Job, 
         urls = [(n, url) for n, url in urls if n == picture]
     for n, url in urls:
         try:
-            data = await deps.messenger.fetch(url)
+            video = job.media is Media.VIDEO
+            data = await deps.messenger.fetch(
+                url, timeout=deps.messenger.limits.video_download_timeout_s if video else None
+            )
         except KiegenError:
             await bot.send_message(chat, tr("original_unavailable"))
             return
-        extension = sniff_image(data[:16]) or "bin"  # png, jpeg or webp
+        extension = sniff_media(data[:SNIFF_BYTES]) or "bin"  # png, jpeg, webp, mp4, mov, webm
         await bot.send_document(chat, BufferedInputFile(data, f"{job.id[:8]}-{n}.{extension}"))
 
 
