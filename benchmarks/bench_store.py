@@ -68,7 +68,7 @@ def job_rows(count: int, stamp: Callable[[datetime], Any]) -> Iterator[tuple[Any
         yield (
             f"{n:032x}", "google/nano-banana", inputs, f"telegram:{n % 10_000}", f"user-{n % 10_000}", 0, None,
             "running" if active else history[n % 3], f"task-{n:09d}", empty_list, None, None, False, None,
-            created, created, created, None if active else created, deadline, due, 0, 1, 1, empty_map,
+            created, created, created, None if active else created, deadline, due, 0, 1, 1, empty_map, "image",
         )  # fmt: skip
 
 
@@ -76,7 +76,7 @@ JOB_COLUMNS = [
     "id", "model", "inputs", "recipient", "user_id", "price", "idempotency_key", "status", "task_id",
     "result_urls", "error_code", "error_message", "late", "kie_credits", "created_at", "updated_at",
     "submitted_at", "completed_at", "deadline_at", "next_check_at", "checks", "submit_attempts", "version",
-    "metadata",
+    "metadata", "media",
 ]  # fmt: skip
 
 
