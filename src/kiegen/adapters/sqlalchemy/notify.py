@@ -4,8 +4,9 @@ One dedicated connection on the store's own loop LISTENs on the store's channel;
 a job id, and it wakes this process's subscribers of that job (on their own event loop, asyncio or trio).
 The SQL job store sends the NOTIFY itself, inside the transaction that changes the job, so other processes
 wake when that transaction commits; ``publish`` then only wakes this process's subscribers
-(``remote=False``, how ``kiegen.bootstrap`` builds it beside the SQL store). With ``remote=True`` it also
-sends ``pg_notify`` itself, for changes the store did not make.
+(``remote=False``, how ``kiegen.bootstrap`` builds it beside the SQL store). With ``remote=True`` it sends
+``pg_notify`` itself instead, for changes the store did not make, and this process's subscribers wake when that
+notification comes back to its own LISTEN (at once, when it is not listening).
 
 When the listening connection dies (server restart, ``pg_terminate_backend``, a network cut) a supervisor
 reconnects with capped backoff, and on losing and on regaining it wakes **every** subscriber: notifications
@@ -169,10 +170,13 @@ class PostgresNotifier:
         return self._subscribers.subscribe(job_id)
 
     async def publish(self, job_id: str) -> None:
-        self._subscribers.local(job_id)
         if not self._remote:
+            self._subscribers.local(job_id)
             await anyio.lowlevel.checkpoint()
             return
+        # A NOTIFY reaches this process's own LISTEN too: while listening, that echo is the one wake-up of the
+        # subscribers here (waking them now as well would wake them twice for one publish).
+        echoed = self.listening
 
         async def op(c: Conn) -> None:
             await c.fetchval(_NOTIFY, {"channel": self._db.channel, "job_id": job_id})
@@ -181,6 +185,9 @@ class PostgresNotifier:
             await self._db.read(op)
         except Exception as exc:  # publishing never raises: a lost NOTIFY costs latency (waiters re-read)
             log.warning("NOTIFY on %s failed (%s); waiters will re-read storage", self._db.where, type(exc).__name__)
+            echoed = False
+        if not echoed:
+            self._subscribers.local(job_id)
 
     # on the store's loop
 
