@@ -70,3 +70,25 @@ def test_a_wrong_citation_would_be_caught(tmp_path: Path) -> None:
     assert not resolves("kiegen.core.no_such_module")
     assert not resolves("kiegen.Client.no_such_method")
     assert resolves("kiegen.Client.from_env")
+
+
+# Paths of other repositories that docstrings and comments cite as such (each names its repository beside it).
+_FOREIGN = ("docs/kie-ai/raw/", "tests/mocked_bot.py")
+_CODE_PATH = re.compile(
+    r"(?<![\w/.-])((?:src|tests|docs|deploy|benchmarks|examples|apps|requirements)/[A-Za-z0-9_./-]*[A-Za-z0-9_/])"
+)
+
+
+def test_every_path_the_code_cites_exists() -> None:
+    """Docstrings and comments name files of this repository that exist (or another repository's, by name)."""
+    files = [p for p in ROOT.glob("*/**/*") if p.suffix in {".py", ".toml"} and ".nox" not in p.parts]
+    files = [p for p in files if p.parts[len(ROOT.parts)] in {"src", "tests", "benchmarks", "examples", "apps"}]
+    missing = []
+    for path in files:
+        for cited in _CODE_PATH.findall(path.read_text(encoding="utf-8")):
+            if cited.startswith(_FOREIGN) or path.name == "test_docs.py":
+                continue
+            if not any((base / cited).exists() for base in (ROOT, ROOT / "src")):
+                missing.append(f"{path.relative_to(ROOT)}: {cited}")
+    assert len(files) > 100
+    assert missing == []
