@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +112,18 @@ def postgres_url() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return url
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory with none of the developer's KIE or database settings: the embedded default."""
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "KIE_API_KEY",
+        "KIEGEN_KIE_BASE_URL",
+        "KIEGEN_KIE_UPLOAD_URL",
+        "KIEGEN_PUBLIC_URL",
+        "KIEGEN_DATABASE_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path

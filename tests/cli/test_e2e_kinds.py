@@ -18,20 +18,6 @@ from kiegen.core.models import Media, ModelKind
 from kiegen.settings import Settings
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in (
-        "KIE_API_KEY",
-        "KIEGEN_KIE_BASE_URL",
-        "KIEGEN_KIE_UPLOAD_URL",
-        "KIEGEN_PUBLIC_URL",
-        "KIEGEN_DATABASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
 def test_a_simulated_run_picks_the_free_models_and_one_fillable_video_model_of_each_kind() -> None:
     registry = registry_for(Settings())
     picked = pick_models(registry, every_kind=True)

@@ -23,20 +23,6 @@ CALLBACK_SECRET = "callback-secret-abcdefgh"
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in (
-        "KIE_API_KEY",
-        "KIEGEN_KIE_BASE_URL",
-        "KIEGEN_KIE_UPLOAD_URL",
-        "KIEGEN_PUBLIC_URL",
-        "KIEGEN_DATABASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
-@pytest.fixture
 def standing_in() -> Iterator[str]:
     app = create_app(clock=SystemClock(), config=SimulatorConfig(delay_s=0.3), api_key=SIM_KEY)
     with running_in_thread(app) as base:

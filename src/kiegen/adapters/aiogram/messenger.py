@@ -253,40 +253,16 @@ class AiogramMessenger:
                     return _photo_id(message)
                 except _NextRung as exc:
                     log.info("job %s: photo upload refused (%s); sending a document", job.id, exc)
-            if len(data) <= self.limits.document_upload_bytes:
-                try:
-                    message = await self._call(
-                        chat,
-                        lambda c: self.bot.send_document(
-                            c,
-                            BufferedInputFile(data, name),
-                            caption=caption,
-                            parse_mode=ParseMode.HTML,
-                            reply_markup=outgoing.markup,
-                        ),
-                    )
-                    self.rungs["document"] += 1
-                    return f"d:{message.document.file_id}" if message.document else f"l:{message.message_id}"
-                except _NextRung as exc:
-                    log.info("job %s: document refused (%s); sending the link", job.id, exc)
+            sent = await self._document(chat, job, data, name, caption, outgoing)
+            if sent is not None:
+                return sent
         return await self._link(chat, job, url, outgoing)
 
     async def _video_ladder(self, chat: _Chat, job: Job, url: str, outgoing: Outgoing) -> str:
-        caption = escape_cut(outgoing.text, CAPTION_LIMIT) or None
         try:
-            message = await self._call(
-                chat,
-                lambda c: self.bot.send_video(
-                    c,
-                    url,
-                    caption=caption,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=outgoing.markup,
-                    supports_streaming=True,
-                ),
-            )
+            sent = await self._send_video(chat, url, outgoing)
             self.rungs["video_url"] += 1
-            return _video_id(message)
+            return sent
         except _NextRung as exc:
             log.info("job %s: video by URL refused (%s); uploading it ourselves", job.id, exc)
         data = await self._download(
@@ -302,41 +278,56 @@ class AiogramMessenger:
 
     async def _upload_video(self, chat: _Chat, job: Job, url: str, data: bytes, outgoing: Outgoing) -> str:
         """Rungs 2-4 of the video ladder, for a video we hold: sendVideo, a document, the link."""
-        caption = escape_cut(outgoing.text, CAPTION_LIMIT) or None
         name = _filename(url, data)
+        try:
+            sent = await self._send_video(chat, BufferedInputFile(data, name), outgoing)
+            self.rungs["video_upload"] += 1
+            return sent
+        except _NextRung as exc:
+            log.info("job %s: video upload refused (%s); sending a document", job.id, exc)
+        caption = escape_cut(outgoing.text, CAPTION_LIMIT) or None
+        sent_as_file = await self._document(chat, job, data, name, caption, outgoing)
+        return sent_as_file if sent_as_file is not None else await self._link(chat, job, url, outgoing)
+
+    async def _send_video(self, chat: _Chat, video: str | BufferedInputFile, outgoing: Outgoing) -> str:
+        """sendVideo by URL or by upload; raises ``_NextRung`` when Telegram refuses it."""
+        caption = escape_cut(outgoing.text, CAPTION_LIMIT) or None
+        message = await self._call(
+            chat,
+            lambda c: self.bot.send_video(
+                c,
+                video,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=outgoing.markup,
+                supports_streaming=True,
+            ),
+        )
+        return _video_id(message)
+
+    async def _document(
+        self, chat: _Chat, job: Job, data: bytes, name: str, caption: str | None, outgoing: Outgoing
+    ) -> str | None:
+        """The document rung of both ladders: the file as it is, or None when it is too large or refused (the
+        link comes next)."""
+        if len(data) > self.limits.document_upload_bytes:
+            return None
         try:
             message = await self._call(
                 chat,
-                lambda c: self.bot.send_video(
+                lambda c: self.bot.send_document(
                     c,
                     BufferedInputFile(data, name),
                     caption=caption,
                     parse_mode=ParseMode.HTML,
                     reply_markup=outgoing.markup,
-                    supports_streaming=True,
                 ),
             )
-            self.rungs["video_upload"] += 1
-            return _video_id(message)
         except _NextRung as exc:
-            log.info("job %s: video upload refused (%s); sending a document", job.id, exc)
-        if len(data) <= self.limits.document_upload_bytes:
-            try:
-                message = await self._call(
-                    chat,
-                    lambda c: self.bot.send_document(
-                        c,
-                        BufferedInputFile(data, name),
-                        caption=caption,
-                        parse_mode=ParseMode.HTML,
-                        reply_markup=outgoing.markup,
-                    ),
-                )
-                self.rungs["document"] += 1
-                return f"d:{message.document.file_id}" if message.document else f"l:{message.message_id}"
-            except _NextRung as exc:
-                log.info("job %s: document refused (%s); sending the link", job.id, exc)
-        return await self._link(chat, job, url, outgoing)
+            log.info("job %s: document refused (%s); sending the link", job.id, exc)
+            return None
+        self.rungs["document"] += 1
+        return f"d:{message.document.file_id}" if message.document else f"l:{message.message_id}"
 
     async def _link(self, chat: _Chat, job: Job, url: str, outgoing: Outgoing) -> str:
         text = escape_cut(self.presenter.link(job, url), TEXT_LIMIT)
