@@ -13,25 +13,14 @@ from kiegen.core.billing import LedgerKind, debit, topup
 from kiegen.core.errors import InsufficientCredits
 from kiegen.core.jobs import JobStatus
 from kiegen.ports.bot import BotStore, Refund, RefundStatus, StarsFigures
-from kiegen.ports.console import ConsoleQueries
 from kiegen.ports.store import JobStore
 from tests.contract.test_bot_store_contract import make_payment
+from tests.contract.test_console_contract import console
 from tests.contract.test_store_contract import make_job
 
 pytestmark = pytest.mark.anyio
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
-def console(store: JobStore) -> ConsoleQueries:
-    assert isinstance(store, ConsoleQueries), f"{type(store).__name__} does not implement ConsoleQueries"
-    return store
 
 
 # job_stats

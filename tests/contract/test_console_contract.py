@@ -21,12 +21,6 @@ pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 def console(store: JobStore) -> ConsoleQueries:
     assert isinstance(store, ConsoleQueries), f"{type(store).__name__} does not implement ConsoleQueries"
     return store

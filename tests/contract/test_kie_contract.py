@@ -40,11 +40,6 @@ pytestmark = pytest.mark.anyio
 ASGI_BASE = "http://kie.test"
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 class _Forward:
     """One uvicorn server for the module; each test plugs its own simulator app in."""
 

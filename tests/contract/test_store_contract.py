@@ -32,12 +32,6 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MSK = timezone(timedelta(hours=3))
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 def _ids() -> Iterator[int]:
     n = 0
     while True:

@@ -45,11 +45,6 @@ def files_in(path: Path) -> list[str]:
     return sorted(p.name for p in path.iterdir())
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def serving(
     body: bytes | None = None, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> httpx.AsyncClient:

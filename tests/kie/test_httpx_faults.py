@@ -48,11 +48,6 @@ CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 class StepClock:
     """A Clock whose sleep returns at once and moves ``now`` forward; ``sleeps`` lists every wait asked for."""
 

@@ -26,11 +26,6 @@ CORPUS = sorted((Path(__file__).parent / "recorded").glob("*.json"))
 BASE = "http://kie.test"
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def load(path: Path) -> dict[str, Any]:
     entry: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return entry

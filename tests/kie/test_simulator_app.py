@@ -30,11 +30,6 @@ BASE = "http://kie.test"
 AUTH = {"Authorization": "Bearer any-key"}
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

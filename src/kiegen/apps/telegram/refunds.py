@@ -14,6 +14,7 @@ balance still holds (``up_to``) and the balance stops at zero; the operator is t
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -53,19 +54,23 @@ async def audit(deps: Deps, queries: ConsoleQueries, actor: str, action: str, ou
     )
 
 
+def _pending(payment: Payment, actor: str, now: datetime) -> Refund:
+    """Step 1: the refund of ``payment``, recorded before anything else happens (``begin_refund`` keeps an
+    existing one)."""
+    return Refund(
+        telegram_payment_charge_id=payment.telegram_payment_charge_id,
+        user_id=payment.user_id,
+        credits=payment.credits,
+        actor=actor,
+        created_at=now,
+    )
+
+
 async def reverse(deps: Deps, queries: ConsoleQueries, payment: Payment, *, actor: str) -> Reversal:
     """Steps 1, 3 and 4 for a charge Telegram has refunded: record (or find) the refund, take the credits back
     (once), mark it done. Safe to run any number of times, and concurrently."""
     charge, now = payment.telegram_payment_charge_id, deps.now()
-    await deps.bots.begin_refund(
-        Refund(
-            telegram_payment_charge_id=charge,
-            user_id=payment.user_id,
-            credits=payment.credits,
-            actor=actor,
-            created_at=now,
-        )
-    )
+    await deps.bots.begin_refund(_pending(payment, actor, now))
     entry = debit(payment.user_id, payment.credits, key=f"refund:{charge}", at=now, note=f"stars refund {charge}")
     taken = await queries.take_credits(entry, up_to=True)
     done = await deps.bots.finish_refund(charge, taken_back=taken.entry.amount, now=now)
@@ -85,15 +90,7 @@ async def refund(bot: Bot, deps: Deps, queries: ConsoleQueries, tr: Translator, 
         await audit(deps, queries, actor, "refund", "refused: already refunded", target=charge)
         done_at = earlier.done_at or earlier.created_at
         return tr("admin_refund_already", n=earlier.taken_back or 0, charge=charge, date=when(tr, done_at, deps.now()))
-    await deps.bots.begin_refund(
-        Refund(
-            telegram_payment_charge_id=charge,
-            user_id=payment.user_id,
-            credits=payment.credits,
-            actor=actor,
-            created_at=deps.now(),
-        )
-    )
+    await deps.bots.begin_refund(_pending(payment, actor, deps.now()))
     try:
         await bot.refund_star_payment(user_id=telegram_user, telegram_payment_charge_id=charge)
     except (TelegramNetworkError, TelegramRetryAfter, TelegramServerError) as exc:
